@@ -1,0 +1,46 @@
+"""modeling-study: a Hugging Face transformer whose positional encoding and norm placement are one
+config string each, for studying what those choices change.
+
+Importing the package registers ``model_type="study"`` with transformers' Auto classes.
+"""
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+)
+
+from .configuration_study import FFN_ACTIVATIONS, StudyConfig
+from .modeling_study import (
+    StudyForCausalLM,
+    StudyForMaskedLM,
+    StudyForSequenceClassification,
+    StudyModel,
+    StudyPreTrainedModel,
+)
+from .norms import NORM_PLACEMENTS, NORM_TYPES
+from .position_encodings import POSITION_ENCODINGS, PositionEncoding
+
+AutoConfig.register(StudyConfig.model_type, StudyConfig, exist_ok=True)
+AutoModel.register(StudyConfig, StudyModel, exist_ok=True)
+AutoModelForCausalLM.register(StudyConfig, StudyForCausalLM, exist_ok=True)
+AutoModelForMaskedLM.register(StudyConfig, StudyForMaskedLM, exist_ok=True)
+AutoModelForSequenceClassification.register(StudyConfig, StudyForSequenceClassification, exist_ok=True)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "StudyConfig",
+    "StudyPreTrainedModel",
+    "StudyModel",
+    "StudyForCausalLM",
+    "StudyForMaskedLM",
+    "StudyForSequenceClassification",
+    "POSITION_ENCODINGS",
+    "PositionEncoding",
+    "NORM_PLACEMENTS",
+    "NORM_TYPES",
+    "FFN_ACTIVATIONS",
+]

@@ -1,0 +1,533 @@
+"""The study transformer: a Hugging Face model whose positional encoding and norm placement are
+one config string each.
+
+Read top to bottom, as transformers' ``modeling_llama.py``: MLP, attention (with the readable
+eager reference), decoder layer, ``PreTrainedModel``, the base model, then the heads. The model
+never branches on the name of its positional encoding: it calls the encoding's three hooks
+(``position_encodings.py``) once per forward and hands the results to every layer.
+
+References: Vaswani et al. 2017 (arXiv:1706.03762); Llama (Touvron et al. 2023, arXiv:2302.13971);
+Xiong et al. 2020 on norm placement (arXiv:2002.04745); Shazeer 2020 on gated MLPs (arXiv:2002.05202).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.masking_utils import create_causal_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    MaskedLMOutput,
+    SequenceClassifierOutputWithPast,
+)
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
+
+from .configuration_study import FFN_ACTIVATIONS, StudyConfig
+from .norms import NORM_PLACEMENTS, build_norm
+from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary
+
+
+class StudyMLP(nn.Module):
+    """Position-wise feed-forward: ``down(act(up(x)))``, or gated ``down(act(gate(x)) * up(x))``."""
+
+    def __init__(self, config: StudyConfig):
+        super().__init__()
+        act_name, self.gated = FFN_ACTIVATIONS[config.ffn_activation]
+        self.act_fn = ACT2FN[act_name]
+        if self.gated:
+            self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gated:
+            return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(self.act_fn(self.up_proj(x)))
+
+
+def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """(B, kv_heads, S, d) -> (B, kv_heads * n_rep, S, d): each key/value head serves ``n_rep`` query heads."""
+    batch, kv_heads, length, head_dim = hidden_states.shape
+    if n_rep == 1:
+        return hidden_states
+    hidden_states = hidden_states[:, :, None].expand(batch, kv_heads, n_rep, length, head_dim)
+    return hidden_states.reshape(batch, kv_heads * n_rep, length, head_dim)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The readable reference: ``softmax(q k^T * scaling + mask + bias) v``.
+
+    ``attention_mask`` is additive, ``(B, 1 or H, T, S)``; the model folds the causal/padding mask
+    and any positional bias (ALiBi, T5) into it, so every backend sees one tensor.
+    """
+    key = repeat_kv(key, module.num_key_value_groups)
+    value = repeat_kv(value, module.num_key_value_groups)
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, T, S)
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()  # (B, T, H, d)
+    return output, weights
+
+
+class StudyAttention(nn.Module):
+    """Multi-head or grouped-query self-attention; causal or bidirectional (``config.is_causal``).
+
+    RoPE rotates q and k here (hook 2) when the model hands in ``position_embeddings``; biases
+    (hook 3) arrive folded into ``attention_mask``. The backend comes from transformers' attention
+    interface (``attn_implementation="eager"`` or ``"sdpa"``).
+    """
+
+    def __init__(self, config: StudyConfig, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.head_dim = config.head_dim
+        self.num_key_value_groups = config.num_attention_heads // config.num_key_value_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        self.is_causal = config.is_causal
+        self.rotate = ROPE_LAYOUTS[config.rope_layout]
+        q_width, kv_width = config.num_attention_heads * self.head_dim, config.num_key_value_heads * self.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, q_width, bias=config.attention_bias)
+        self.k_proj = nn.Linear(config.hidden_size, kv_width, bias=config.attention_bias)
+        self.v_proj = nn.Linear(config.hidden_size, kv_width, bias=config.attention_bias)
+        self.o_proj = nn.Linear(q_width, config.hidden_size, bias=config.attention_bias)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        query = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)  # (B, H, T, d)
+        key = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)  # (B, kv_heads, T, d)
+        value = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        if position_embeddings is not None:
+            query, key = apply_rotary(query, key, *position_embeddings, rotate=self.rotate)
+        if past_key_values is not None:  # keys are cached already rotated
+            key, value = past_key_values.update(key, value, self.layer_idx)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        output, weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        output = self.o_proj(output.reshape(*input_shape, -1).contiguous())
+        return output, weights
+
+
+class StudyDecoderLayer(GradientCheckpointingLayer):
+    """One block: attention then MLP, each a residual step whose norms ``config.norm_placement`` sets.
+
+    ::
+
+        pre       x ──┬──────────────────────────(+)──▶      x + f(norm(x))
+                      └─ norm ─ f ───────────────┘
+        post      x ──┬──────────────────(+)─ norm ──▶      norm(x + f(x))
+                      └─ f ──────────────┘
+        sandwich  x ──┬──────────────────────────(+)──▶      x + norm(f(norm(x)))
+                      └─ norm ─ f ─ norm ────────┘
+    """
+
+    def __init__(self, config: StudyConfig, layer_idx: int):
+        super().__init__()
+        self.self_attn = StudyAttention(config, layer_idx)
+        self.mlp = StudyMLP(config)
+        self.placement = NORM_PLACEMENTS[config.norm_placement]
+        for name in self.placement.attention + self.placement.mlp:
+            if name is not None:
+                self.add_module(name, build_norm(config))
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def _residual(self, x: torch.Tensor, sublayer: Callable, norms: tuple[str | None, ...]) -> torch.Tensor:
+        before, on_branch, on_sum = (getattr(self, name) if name else None for name in norms)
+        h = sublayer(before(x) if before is not None else x)
+        h = self.dropout(h)
+        if on_branch is not None:
+            h = on_branch(h)
+        x = x + h
+        return on_sum(x) if on_sum is not None else x
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past_key_values: Cache | None = None,
+        **kwargs,
+    ) -> torch.Tensor:
+        def attend(x):
+            return self.self_attn(
+                x,
+                position_embeddings=position_embeddings,
+                attention_mask=attention_mask,
+                past_key_values=past_key_values,
+                **kwargs,
+            )[0]
+
+        hidden_states = self._residual(hidden_states, attend, self.placement.attention)
+        return self._residual(hidden_states, self.mlp, self.placement.mlp)
+
+
+class StudyPreTrainedModel(PreTrainedModel):
+    config_class = StudyConfig
+    config: StudyConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["StudyDecoderLayer"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_sdpa = True
+    _supports_flash_attn = False  # ALiBi and T5 need an additive bias, which flash kernels do not take
+    _supports_flex_attn = False
+    _supports_attention_backend = True
+    _can_compile_fullgraph = False
+    _can_record_outputs = {"hidden_states": StudyDecoderLayer, "attentions": StudyAttention}
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)  # normal(0, initializer_range) for linears/embeddings, ones/zeros for norms
+        if isinstance(module, PositionEncoding):
+            module.init_buffers()  # built on the meta device by from_pretrained: recompute, don't trust
+
+
+def add_bias_to_mask(mask: torch.Tensor | None, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Fold a positional bias ``(B or 1, H, T, S)`` into a boolean or additive mask ``(B, 1, T, S)``."""
+    bias = bias.to(dtype)
+    if mask is None:
+        return bias
+    if mask.dtype == torch.bool:  # sdpa masks: True = attend
+        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+    # finfo.min + a finite bias stays finite (it rounds back to min), so fully masked rows stay NaN-free
+    return mask + bias
+
+
+class StudyModel(StudyPreTrainedModel):
+    """The bare transformer: embeddings, positional encoding, ``num_hidden_layers`` blocks, final norm."""
+
+    def __init__(self, config: StudyConfig):
+        super().__init__(config)
+        self.padding_idx = config.pad_token_id
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
+        if config.type_vocab_size > 0:
+            self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.position_encoding = POSITION_ENCODINGS[config.position_encoding](config)
+        self.embedding_norm = build_norm(config) if config.embedding_norm else nn.Identity()
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.layers = nn.ModuleList(StudyDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = build_norm(config) if NORM_PLACEMENTS[config.norm_placement].final_norm else nn.Identity()
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def _check_inputs(self, input_ids, inputs_embeds, attention_mask, kv_length: int) -> None:
+        """Fail early, with the fix, on inputs that would otherwise crash deep inside torch."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        reference = input_ids if input_ids is not None else inputs_embeds
+        if reference.shape[0] == 0 or reference.shape[1] == 0:
+            raise ValueError(f"Empty batch: inputs have shape {tuple(reference.shape)}; pass at least one token.")
+        if input_ids is not None and not torch.compiler.is_compiling():
+            if input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size:
+                raise ValueError(
+                    f"Token ids must lie in [0, vocab_size={self.config.vocab_size}); got ids from "
+                    f"{int(input_ids.min())} to {int(input_ids.max())}. Does the tokenizer match the model? "
+                    f"If it has more tokens, call model.resize_token_embeddings(len(tokenizer))."
+                )
+        if attention_mask is not None and attention_mask.dim() == 2:
+            if attention_mask.shape[0] != reference.shape[0] or attention_mask.shape[1] != kv_length:
+                raise ValueError(
+                    f"attention_mask has shape {tuple(attention_mask.shape)} but the inputs need "
+                    f"({reference.shape[0]}, {kv_length}) (batch, cached + new tokens)."
+                )
+        if self.position_encoding.bounded and kv_length > self.config.max_position_embeddings:
+            unbounded = [name for name, cls in POSITION_ENCODINGS.items() if not cls.bounded]
+            raise ValueError(
+                f"A sequence of {kv_length} tokens is longer than max_position_embeddings="
+                f"{self.config.max_position_embeddings}, the number of positions the "
+                f"{self.config.position_encoding!r} encoding has. Shorten the input, or train with an "
+                f"encoding that runs at any length: {', '.join(unbounded)}."
+            )
+
+    @merge_with_config_defaults
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
+        query_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        kv_length = past_seen + query_length
+        self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length)
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+
+        # Positions of the new tokens and of every key; with a 2D padding mask, count real tokens only
+        # (as generate() does), so a left-padded row sees the positions it would see unpadded.
+        device = inputs_embeds.device
+        if attention_mask is not None and attention_mask.dim() == 2:
+            key_positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # (B, S)
+        else:
+            key_positions = torch.arange(kv_length, device=device).unsqueeze(0)  # (1, S)
+        if position_ids is None:
+            position_ids = key_positions[:, past_seen:]
+        elif past_seen == 0 and not (attention_mask is not None and attention_mask.dim() == 2):
+            key_positions = position_ids
+        if self.position_encoding.bounded and not torch.compiler.is_compiling():
+            if position_ids.max() >= self.config.max_position_embeddings:
+                raise ValueError(
+                    f"position_ids reach {int(position_ids.max())} but the {self.config.position_encoding!r} "
+                    f"encoding has only max_position_embeddings={self.config.max_position_embeddings} positions."
+                )
+
+        # Hook 3: the bias, once per forward; an unmaterialised causal mask is only possible without one.
+        bias = self.position_encoding.attention_bias(position_ids, key_positions)
+        mask = create_causal_mask(  # dispatches to the bidirectional mask when config.is_causal is False
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
+            allow_is_causal_skip=bias is None,
+        )
+        if bias is not None:
+            mask = add_bias_to_mask(mask, bias, inputs_embeds.dtype)
+
+        # Hook 1: positions added to the embeddings. Hook 2: cos/sin for rotating q and k.
+        hidden_states = self.position_encoding.add_to_embeddings(inputs_embeds, position_ids)
+        if self.config.type_vocab_size > 0:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(position_ids).expand(hidden_states.shape[0], -1)
+            hidden_states = hidden_states + self.token_type_embeddings(token_type_ids)
+        hidden_states = self.embedding_dropout(self.embedding_norm(hidden_states))
+        position_embeddings = self.position_encoding.rotary_embeddings(hidden_states, position_ids)
+
+        for layer in self.layers:
+            hidden_states = layer(
+                hidden_states,
+                attention_mask=mask,
+                position_embeddings=position_embeddings,
+                past_key_values=past_key_values,
+                **kwargs,
+            )
+        hidden_states = self.norm(hidden_states)
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, past_key_values=past_key_values)
+
+
+class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
+    """Decoder language model: ``StudyModel`` + a linear head over the vocabulary."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: StudyConfig):
+        super().__init__(config)
+        self.model = StudyModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        outputs: BaseModelOutputWithPast = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, keep, :])
+        loss = None
+        if labels is not None:  # shifts inside; honours Trainer's num_items_in_batch
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class StudyMaskedLMHead(nn.Module):
+    """BERT's prediction-head transform: ``norm(act(dense(x)))`` before the vocabulary projection."""
+
+    def __init__(self, config: StudyConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act_fn = ACT2FN[FFN_ACTIVATIONS[config.ffn_activation][0]]
+        self.norm = build_norm(config)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.act_fn(self.dense(hidden_states)))
+
+
+class StudyForMaskedLM(StudyPreTrainedModel):
+    """Masked language model (BERT-style): ``StudyModel`` + head transform + vocabulary projection."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: StudyConfig):
+        super().__init__(config)
+        self.model = StudyModel(config)
+        self.head_transform = StudyMaskedLMHead(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=True)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> MaskedLMOutput:
+        outputs: BaseModelOutputWithPast = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            token_type_ids=token_type_ids,
+            use_cache=False,
+            **kwargs,
+        )
+        logits = self.lm_head(self.head_transform(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+
+
+class StudyForSequenceClassification(StudyPreTrainedModel):
+    """Sequence classifier: pools the last real token (causal models) or the first token (encoders)."""
+
+    def __init__(self, config: StudyConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = StudyModel(config)
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutputWithPast:
+        outputs: BaseModelOutputWithPast = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            token_type_ids=token_type_ids,
+            use_cache=False,
+            **kwargs,
+        )
+        logits = self.score(outputs.last_hidden_state)  # (B, T, num_labels)
+        batch = logits.shape[0]
+        if not self.config.is_causal:
+            pool_index = torch.zeros(batch, dtype=torch.long, device=logits.device)
+        elif attention_mask is not None and attention_mask.dim() == 2:
+            # rightmost real token, for left and right padding alike
+            positions = torch.arange(attention_mask.shape[-1], device=logits.device)
+            pool_index = (positions * attention_mask.to(logits.device).long()).argmax(-1)
+        elif input_ids is not None and self.config.pad_token_id is not None:
+            positions = torch.arange(input_ids.shape[-1], device=logits.device)
+            pool_index = (positions * (input_ids != self.config.pad_token_id).long()).argmax(-1)
+        else:
+            pool_index = torch.full((batch,), logits.shape[1] - 1, device=logits.device)
+        pooled_logits = logits[torch.arange(batch, device=logits.device), pool_index]
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, pooled_logits=pooled_logits, config=self.config)
+        return SequenceClassifierOutputWithPast(
+            loss=loss, logits=pooled_logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+__all__ = [
+    "StudyPreTrainedModel",
+    "StudyModel",
+    "StudyForCausalLM",
+    "StudyForMaskedLM",
+    "StudyForSequenceClassification",
+]
