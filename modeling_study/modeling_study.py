@@ -259,8 +259,6 @@ class StudyModel(StudyPreTrainedModel):
 
     def _check_inputs(self, input_ids, inputs_embeds, attention_mask, kv_length: int) -> None:
         """Fail early, with the fix, on inputs that would otherwise crash deep inside torch."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference.shape[0] == 0 or reference.shape[1] == 0:
             raise ValueError(f"Empty batch: inputs have shape {tuple(reference.shape)}; pass at least one token.")
@@ -299,6 +297,8 @@ class StudyModel(StudyPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
         query_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         kv_length = past_seen + query_length
