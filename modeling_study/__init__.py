@@ -13,6 +13,7 @@ from transformers import (
 )
 
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
+from .convert import from_hf
 from .modeling_study import (
     StudyForCausalLM,
     StudyForMaskedLM,
@@ -43,4 +44,5 @@ __all__ = [
     "NORM_PLACEMENTS",
     "NORM_TYPES",
     "FFN_ACTIVATIONS",
+    "from_hf",
 ]

@@ -238,6 +238,15 @@ class StudyConfig(PreTrainedConfig):
                 f"buckets that t5_num_buckets={self.t5_num_buckets} gives; T5 uses 32 buckets and 128."
             )
 
+    # -- conversion ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_hf_config(cls, config: PreTrainedConfig) -> "StudyConfig":
+        """The StudyConfig of a Llama, GPT-2, BERT or BLOOM config (see ``convert.py``); ValueError otherwise."""
+        from .convert import config_from_hf  # convert imports this module
+
+        return config_from_hf(config)
+
     # -- derived ---------------------------------------------------------------------------------
 
     @property
