@@ -59,8 +59,12 @@ def test_save_load_identical(encoding, placement, norm, tmp_path):
     assert (tmp_path / "model.safetensors").exists()
     assert not list(tmp_path.glob("*.bin"))
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    expected = model.state_dict()
+    assert reloaded.state_dict().keys() == expected.keys()
+    for name, tensor in reloaded.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
     with torch.no_grad():
-        torch.testing.assert_close(reloaded(x).logits, model(x).logits, rtol=0, atol=0)
+        torch.testing.assert_close(reloaded(x).logits, model(x).logits, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("encoding,placement,norm", GRID, ids=IDS)
@@ -136,6 +140,6 @@ def test_bidirectional_masked_lm(encoding, placement, tmp_path):
     mask[1, 8:] = 0  # right padding, as encoders are usually fed
     with torch.no_grad():
         reference = model(x, attention_mask=mask).logits
-        torch.testing.assert_close(reloaded(x, attention_mask=mask).logits, reference, rtol=0, atol=0)
+        torch.testing.assert_close(reloaded(x, attention_mask=mask).logits, reference, rtol=0, atol=1e-6)
         torch.testing.assert_close(eager(x, attention_mask=mask).logits, reference, rtol=0, atol=1e-5)
         torch.testing.assert_close(reference[1, :8], model(x[1:, :8]).logits[0], rtol=0, atol=1e-5)
