@@ -216,6 +216,14 @@ class StudyPreTrainedModel(PreTrainedModel):
     _can_compile_fullgraph = False
     _can_record_outputs = {"hidden_states": StudyDecoderLayer, "attentions": StudyAttention}
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """Load like any transformers model, but weights come in as safetensors only: never unpickled."""
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError("Study models load safetensors weights only; drop use_safetensors=False.")
+        kwargs["use_safetensors"] = True
+        return super().from_pretrained(*args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)  # normal(0, initializer_range) for linears/embeddings, ones/zeros for norms
