@@ -11,10 +11,11 @@ from .arguments import DataArguments, ModelArguments, StudyTrainingArguments, ma
 from .callbacks import DivergenceCallback, HistoryCallback
 from .data import build_datasets, load_tokenizer
 from .evaluation import evaluate_perplexity, trainer_metric_hooks
-from .run import build_config, build_model, last_complete_checkpoint, run_training
+from .run import BadInputError, build_config, build_model, last_complete_checkpoint, run_training
 from .saving import save_final_atomic
 
 __all__ = [
+    "BadInputError",
     "DataArguments",
     "DivergenceCallback",
     "HistoryCallback",

@@ -110,7 +110,7 @@ class StudyTrainingArguments(TrainingArguments):
 
     output_dir: str = field(default="runs/train", metadata=_help("Checkpoints go here; the final model into <output_dir>/final."))
     max_steps: int = field(default=300, metadata=_help("Optimizer steps."))
-    per_device_train_batch_size: int = field(default=16, metadata=_help("Blocks per step per process."))
+    per_device_train_batch_size: int = field(default=8, metadata=_help("Blocks per step per process."))
     per_device_eval_batch_size: int = field(default=32, metadata=_help("Blocks per eval step per process."))
     learning_rate: float = field(default=2e-3, metadata=_help("Peak learning rate."))
     warmup_steps: float = field(default=30, metadata=_help("Linear warmup steps (a float < 1 is a fraction of max_steps)."))
@@ -123,7 +123,7 @@ class StudyTrainingArguments(TrainingArguments):
     logging_nan_inf_filter: bool = field(
         default=False, metadata=_help("Keep False: True hides NaN/Inf losses from the divergence check.")
     )
-    report_to: str | list[str] | None = field(default="none", metadata=_help("Experiment trackers (none, tensorboard, ...)."))
+    report_to: None | str | list[str] = field(default="none", metadata=_help("Experiment trackers (none, tensorboard, ...)."))
     seed: int = field(default=42, metadata=_help("Seed for weights, data order and dropout."))
     dataloader_pin_memory: bool = field(default=False, metadata=_help("Pin batches in page-locked memory (GPU only)."))
 

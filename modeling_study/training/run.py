@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from transformers import AutoConfig, DataCollatorForLanguageModeling, Trainer, set_seed
+from transformers.trainer_pt_utils import LabelSmoother
 from transformers.utils import logging
 
 from ..configuration_study import StudyConfig
@@ -24,6 +25,12 @@ from .evaluation import trainer_metric_hooks
 from .saving import FINAL_DIRNAME, RESULTS_NAME, TMP_PREFIX, save_final_atomic, write_json_atomic
 
 logger = logging.get_logger(__name__)
+
+
+
+class BadInputError(ValueError):
+    """A bad input found before training starts (nothing has been written to ``output_dir``)."""
+
 
 MODEL_CLASSES = {"clm": StudyForCausalLM, "mlm": StudyForMaskedLM}
 
@@ -157,24 +164,29 @@ def run_training(
     ``train_blocks``, ``eval_blocks``, ``objective``, ``block_size``, ``seed``, ``config``,
     ``output_dir``, ``final_dir``.
 
-    Raises ValueError, before anything is written to ``output_dir``, for a missing or empty data
+    Raises BadInputError (a ValueError), before anything is written to ``output_dir``, for a missing or empty data
     file, a missing tokenizer, an unknown choice, a block size beyond learned positions, a
     tokenizer larger than the model's vocabulary, or a resume path that is not a checkpoint.
     """
     start = time.perf_counter()
-    _choice("objective", data_args.objective, OBJECTIVES)
-    _choice("sample_by", data_args.sample_by, SAMPLE_BY)
-    if data_args.block_size < 2:
-        raise ValueError(f"--block_size must be >= 2, got {data_args.block_size}.")
-    tokenizer = load_tokenizer(model_args.tokenizer_name)
-    files = resolve_data_files(data_args)
-    config = build_config(model_args, data_args, tokenizer, config_overrides)
-    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    try:
+        _choice("objective", data_args.objective, OBJECTIVES)
+        _choice("sample_by", data_args.sample_by, SAMPLE_BY)
+        if data_args.block_size < 2:
+            raise ValueError(f"--block_size must be >= 2, got {data_args.block_size}.")
+        tokenizer = load_tokenizer(model_args.tokenizer_name)
+        files = resolve_data_files(data_args)
+        config = build_config(model_args, data_args, tokenizer, config_overrides)
+        checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+        splits = build_datasets(data_args, tokenizer, main_process_first=training_args.main_process_first)
+    except BadInputError:
+        raise
+    except (ValueError, OSError) as error:  # OSError: a config or checkpoint path that does not load
+        raise BadInputError(str(error)) from error
     if training_args.logging_nan_inf_filter:
         logger.warning("logging_nan_inf_filter=True hides NaN losses from the divergence check; turning it off.")
         training_args.logging_nan_inf_filter = False
 
-    splits = build_datasets(data_args, tokenizer, main_process_first=training_args.main_process_first)
     set_seed(training_args.seed)  # the same weights for the same seed, whatever ran before in this process
     model = build_model(config, model_args, data_args.objective)
     collator = DataCollatorForLanguageModeling(
@@ -183,6 +195,14 @@ def run_training(
     history = HistoryCallback()
     divergence = DivergenceCallback(blowup_factor=divergence_factor)
     preprocess, compute_metrics = trainer_metric_hooks(config.is_causal)
+    compute_loss_func = None
+    if training_args.label_smoothing_factor > 0 and config.is_causal:
+        # Trainer shifts labels for label smoothing only for models in its static causal-LM table,
+        # which a registered custom model is not; without this the loss would be off by one token.
+        smoother = LabelSmoother(epsilon=training_args.label_smoothing_factor)
+
+        def compute_loss_func(outputs, labels, num_items_in_batch=None):
+            return smoother(outputs, labels, shift_labels=True, num_items_in_batch=num_items_in_batch)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -192,6 +212,7 @@ def run_training(
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=preprocess,
+        compute_loss_func=compute_loss_func,
         callbacks=[history, divergence, *(callbacks or [])],
     )
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -261,4 +282,4 @@ def _push_final(training_args, final_dir: Path) -> None:
     upload_folder(repo_id=repo.repo_id, folder_path=str(final_dir), token=training_args.hub_token, commit_message="Final model")
 
 
-__all__ = ["build_config", "build_model", "last_complete_checkpoint", "resolve_checkpoint", "run_training"]
+__all__ = ["BadInputError", "build_config", "build_model", "last_complete_checkpoint", "resolve_checkpoint", "run_training"]
