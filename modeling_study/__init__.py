@@ -30,6 +30,14 @@ AutoModelForCausalLM.register(StudyConfig, StudyForCausalLM, exist_ok=True)
 AutoModelForMaskedLM.register(StudyConfig, StudyForMaskedLM, exist_ok=True)
 AutoModelForSequenceClassification.register(StudyConfig, StudyForSequenceClassification, exist_ok=True)
 
+# For the Hub: save_pretrained copies the code files next to the weights and writes `auto_map`, so a
+# saved folder or pushed repo loads with trust_remote_code=True where this package is not installed.
+StudyConfig.register_for_auto_class("AutoConfig")
+StudyModel.register_for_auto_class("AutoModel")
+StudyForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+StudyForMaskedLM.register_for_auto_class("AutoModelForMaskedLM")
+StudyForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -224,6 +224,19 @@ class StudyPreTrainedModel(PreTrainedModel):
         kwargs["use_safetensors"] = True
         return super().from_pretrained(*args, **kwargs)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save like any transformers model. When the classes are registered for remote code, ``auto_map``
+        names every registered study class, not only the saved one (all transformers writes), so
+        AutoModel, AutoModelForCausalLM, ... each load any saved study checkpoint."""
+        if self._auto_class is not None:
+            registered = [type(self.config), *StudyPreTrainedModel.__subclasses__()]
+            self.config.auto_map = (getattr(self.config, "auto_map", None) or {}) | {
+                cls._auto_class: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+                for cls in registered
+                if getattr(cls, "_auto_class", None) is not None
+            }
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)  # normal(0, initializer_range) for linears/embeddings, ones/zeros for norms
