@@ -417,6 +417,9 @@ def absolute_encoding_tables(num_positions: int = 100, dim: int = 128, minilm=No
     for name in ("integer", "binary", "sinusoidal"):
         config = _config(name, dim, causal=False, num_heads=1, length=num_positions)
         tables[name] = POSITION_ENCODINGS[name](config).add_to_embeddings(zeros, positions)[0]
+    bits = max(1, int(num_positions - 1).bit_length())  # higher bits are 0 for these positions: crop them
+    tables[f"binary (bits 0-{bits - 1}; the other {dim - bits} are 0)"] = tables.pop("binary")[:, :bits]
+    tables = {name: tables[name] for name in sorted(tables, key=lambda n: ["integer", "binary", "sinusoidal"].index(n.split()[0]))}
     if minilm is not None:
         tables["learned (all-MiniLM-L6-v2)"] = minilm[1].embeddings.position_embeddings.weight[:num_positions].detach()
     return tables
@@ -426,8 +429,8 @@ def rope_decay_curves(head_dim: int = 128, base: float = 10000.0, max_distance: 
     """RoPE's long-term decay (RoFormer section 3.4.3, arXiv:2104.09864), through the package's RoPE.
 
     ``bound``: the paper's relative upper bound ``(1/(d/2)) sum_j |sum_{i<=j} e^{i (m-n) theta_i}|``.
-    ``score``: the actual rotated score ``q_m . k_n / d`` for ``q = k = (1, ..., 1)``.
-    Both against the distance ``m - n`` = ``distance``.
+    ``score``: the actual rotated score ``q_m . k_n`` for ``q = k = (1, ..., 1)``.
+    Both divided by their value at distance 0, against the distance ``m - n`` = ``distance``.
     """
     config = _config("rope", head_dim, causal=True, num_heads=1, length=max_distance + 1,
                      rope_parameters={"rope_type": "default", "rope_theta": base})
@@ -436,11 +439,12 @@ def rope_decay_curves(head_dim: int = 128, base: float = 10000.0, max_distance: 
     angles = distance[:, None].double() * rope.inv_freq.double()[None]  # (N, d/2)
     partial_sums = torch.polar(torch.ones_like(angles), angles).cumsum(-1)
     bound = partial_sums.abs().mean(-1)
-    ones = torch.ones(1, 1, max_distance + 1, head_dim)
-    cos, sin = rope.rotary_embeddings(ones, distance[None])
-    q_rotated, k_rotated = apply_rotary(ones[:, :, :1], ones, cos[:, :1], sin[:, :1])  # q at 0, keys at 0..N
-    score = (k_rotated[0, 0] @ q_rotated[0, 0, 0]) / head_dim
-    return {"distance": distance, "bound": bound.float(), "score": score}
+    ones = torch.ones(1, 1, max_distance + 1, head_dim, dtype=torch.float64)  # (B, h, N, d)
+    cos, sin = rope.rotary_embeddings(ones, distance[None])  # (1, N, d)
+    k_rotated = apply_rotary(ones, ones, cos, sin)[1][0, 0]  # keys at positions 0..N: (N, d)
+    q_rotated = apply_rotary(ones[:, :, :1], ones[:, :, :1], cos[:, :1], sin[:, :1])[0][0, 0, 0]  # query at 0: (d,)
+    score = k_rotated @ q_rotated  # depends on the distance only
+    return {"distance": distance, "bound": (bound / bound[0]).float(), "score": (score / score[0]).float()}
 
 
 def bias_matrices(length: int = 32, num_heads: int = 8, head: int = 0) -> dict[str, torch.Tensor]:
@@ -476,7 +480,7 @@ def attention_maps(embeddings: torch.Tensor, encodings=("none", "sinusoidal", "r
 
 
 def write_pictures(output_dir: str | os.PathLike, sentence_embeddings: SentenceEmbeddings, minilm=None,
-                   seed: int = 0, num_heads: int = 4) -> list[Path]:
+                   seed: int = 0, num_heads: int = 4, sentence: str = SENTENCE) -> list[Path]:
     """Write every PNG of the demo into ``output_dir`` and return their paths."""
     from . import plots
 
@@ -492,5 +496,6 @@ def write_pictures(output_dir: str | os.PathLike, sentence_embeddings: SentenceE
         plots.plot_bias_matrices(bias_matrices(), output_dir / "relative_biases.png"),
         plots.plot_attention_maps(attention_maps(s.embeddings, seed=seed, num_heads=num_heads), s.tokens,
                                   output_dir / "attention_maps.png", highlight=s.dog_indices,
-                                  subtitle=f"one attention layer, {num_heads} heads averaged; rows: {source}"),
+                                  title=f"Attention over {sentence!r} (cyan boxes: the repeated token's rows)\n"
+                                        f"one random attention layer, {num_heads} heads averaged; inputs: {source}"),
     ]

@@ -29,7 +29,8 @@ def _save(fig, path) -> Path:
 
 def _grid(count: int, columns: int, size: tuple[float, float]):
     rows = math.ceil(count / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, axes.flat
@@ -40,15 +41,17 @@ def plot_position_heatmaps(tables: dict[str, torch.Tensor], path, columns: int =
     fig, axes = _grid(len(tables), columns, (6.0, 4.2))
     for ax, (name, table) in zip(axes, tables.items()):
         table = table.detach().float()
-        image = ax.imshow(table, aspect="auto", cmap="RdBu_r" if table.min() < 0 else "viridis",
-                          interpolation="nearest")
-        ax.set_title(f"{name}  ({table.shape[0]} positions x {table.shape[1]} dims)")
+        if table.min() < 0:  # diverging, centred on 0; clip at the 99th percentile so outlier dims don't wash it out
+            limit = table.abs().flatten().quantile(0.99).item()
+            image = ax.imshow(table, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        else:
+            image = ax.imshow(table, aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set_title(f"{name}\n{table.shape[0]} positions x {table.shape[1]} dims", fontsize=11)
         ax.set_xlabel("embedding dimension")
         ax.set_ylabel("position")
-        fig.colorbar(image, ax=ax, label="value added to the embedding")
+        fig.colorbar(image, ax=ax, label="value added to the embedding", extend="both" if table.min() < 0 else "neither")
     fig.suptitle("Absolute position encodings: the vector added to the token embedding at each position",
                  fontsize=13)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -57,13 +60,17 @@ def plot_position_similarity(tables: dict[str, torch.Tensor], path, columns: int
     fig, axes = _grid(len(tables), columns, (5.2, 4.4))
     for ax, (name, table) in zip(axes, tables.items()):
         table = table.detach().double()
-        image = ax.imshow((table @ table.T).float(), cmap="viridis", interpolation="nearest")
-        ax.set_title(name)
+        similarity = (table @ table.T).float()
+        # clip at the 99th percentile: one outlier row (BERT's position 0) would otherwise wash out the rest
+        vmax = similarity.flatten().quantile(0.99).item()
+        clipped = bool(similarity.max() > 2 * vmax)
+        image = ax.imshow(similarity, cmap="viridis", interpolation="nearest", vmax=vmax if clipped else None)
+        ax.set_title(name, fontsize=11)
         ax.set_xlabel("position j")
         ax.set_ylabel("position i")
-        fig.colorbar(image, ax=ax, label="PE(i) . PE(j)")
+        fig.colorbar(image, ax=ax, label="PE(i) . PE(j)" + (" (clipped at 99th pct)" if clipped else ""),
+                     extend="max" if clipped else "neither")
     fig.suptitle("Similarity between positions (dot products of their encodings)", fontsize=13)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -71,15 +78,15 @@ def plot_rope_decay(curves: dict[str, torch.Tensor], path) -> Path:
     """RoPE's relative score against distance: ``curves`` holds ``distance``, ``bound`` and ``score``."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     distance = curves["distance"].numpy()
-    ax.plot(distance, curves["bound"].numpy(), label="upper bound (RoFormer eq. 37): mean_j |sum_{i<=j} e^{i(m-n)θ_i}|")
-    ax.plot(distance, curves["score"].numpy(), label="score q_m·k_n / d for q = k = (1, …, 1)", alpha=0.8)
+    ax.plot(distance, curves["bound"].numpy(),
+            label="RoFormer's upper bound (sec. 3.4.3): mean$_j$ |$\\sum_{i \\leq j} e^{i(m-n)\\theta_i}$|")
+    ax.plot(distance, curves["score"].numpy(), label="actual score q$_m$·k$_n$ for q = k = (1, …, 1)", alpha=0.8)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xlabel("relative distance m − n (tokens)")
-    ax.set_ylabel("relative score")
+    ax.set_ylabel("score / score at distance 0")
     ax.set_title("RoPE long-term decay (head dim 128, base 10000)")
     ax.legend(fontsize=9)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -94,12 +101,11 @@ def plot_bias_matrices(matrices: dict[str, torch.Tensor], path, columns: int = 2
         fig.colorbar(image, ax=ax, label="bucket index" if name.startswith("T5") else "bias added to the score")
     fig.suptitle("Relative position biases: ALiBi (fixed) and T5's buckets (one learned bias each)\n"
                  "blank = masked future keys", fontsize=12)
-    fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_attention_maps(maps: dict[tuple[str, str], torch.Tensor], tokens: list[str], path,
-                        highlight: tuple[int, ...] = (), subtitle: str = "") -> Path:
+                        highlight: tuple[int, ...] = (), title: str = "Attention maps") -> Path:
     """Attention weights ``(T, T)`` per (encoding, mask): encodings across, masks down; tokens on both axes.
 
     The ``highlight`` rows (the two dogs) are boxed: without positions and without a mask they are equal.
@@ -108,15 +114,17 @@ def plot_attention_maps(maps: dict[tuple[str, str], torch.Tensor], tokens: list[
     masks = list(dict.fromkeys(mask for _, mask in maps))
     labels = [token.replace("Ġ", " ").replace("▁", " ").strip() or token for token in tokens]
     labels = [f"{label} [{i}]" for i, label in enumerate(labels)]
-    fig, axes = plt.subplots(len(masks), len(encodings), figsize=(3.6 * len(encodings) + 1.0, 3.6 * len(masks)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(masks), len(encodings), figsize=(3.3 * len(encodings) + 1.5, 3.0 * len(masks) + 1.5),
+                             squeeze=False, layout="constrained")
     vmax = max(m.max().item() for m in maps.values())
     for r, mask in enumerate(masks):
         for c, encoding in enumerate(encodings):
             ax = axes[r, c]
             image = ax.imshow(maps[(encoding, mask)].float(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
             ax.set_title(f"{'no position' if encoding == 'none' else encoding}, {mask}", fontsize=10)
-            ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+            last_row = r == len(masks) - 1
+            ax.set_xticks(range(len(labels)), labels if last_row else [""] * len(labels), rotation=60, ha="right",
+                          fontsize=8)
             ax.set_yticks(range(len(labels)), labels if c == 0 else [""] * len(labels), fontsize=8)
             for row in highlight:
                 ax.add_patch(plt.Rectangle((-0.5, row - 0.5), len(labels), 1, fill=False, ec="cyan", lw=1.5))
@@ -125,6 +133,5 @@ def plot_attention_maps(maps: dict[tuple[str, str], torch.Tensor], tokens: list[
             if c == 0:
                 ax.set_ylabel("query")
     fig.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
-    fig.suptitle("Attention over 'The dog chased another dog' (cyan boxes: the two dogs' rows)"
-                 + (f"\n{subtitle}" if subtitle else ""), fontsize=12)
+    fig.suptitle(title, fontsize=12)
     return _save(fig, path)

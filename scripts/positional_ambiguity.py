@@ -102,7 +102,8 @@ def main(argv=None) -> dict:
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"\nWrote {args.json}")
     if args.output_dir is not None:
-        paths = write_pictures(args.output_dir, source, minilm, seed=args.seed, num_heads=args.num_heads)
+        paths = write_pictures(args.output_dir, source, minilm, seed=args.seed, num_heads=args.num_heads,
+                               sentence=args.sentence)
         print(f"Wrote {len(paths)} pictures to {args.output_dir}: {', '.join(p.name for p in paths)}")
     verdict = "all verdicts as expected" if document["all_as_expected"] else "SOME VERDICTS UNEXPECTED (marked (!))"
     print(f"\n{verdict}; {time.perf_counter() - start:.1f} s")
