@@ -1,0 +1,272 @@
+"""scripts/train.py and modeling_study.training: tiny runs, resume, data cache, bad inputs, accelerate.
+
+Every run here is tiny (hidden 32, 2 layers, block 32, <= 20 steps on a few hundred corpus lines).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+if not os.environ.get("HF_HOME", "").startswith(tempfile.gettempdir()):
+    os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="modeling_study_hf_home_")
+
+import pytest
+import torch
+
+from modeling_study.data import corpus_path
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_SCRIPT = REPO / "scripts" / "train.py"
+
+TINY_RUN = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    block_size=32,
+    max_steps=20,
+    per_device_train_batch_size=8,
+    per_device_eval_batch_size=16,
+    learning_rate=3e-3,
+    warmup_steps=0,
+    lr_scheduler_type="constant",
+    logging_steps=5,
+    save_steps=10,
+    disable_tqdm=True,
+)
+
+
+def cli_flags(**kwargs) -> list[str]:
+    return [item for key, value in kwargs.items() for item in (f"--{key}", str(value))]
+
+
+@pytest.fixture(scope="session")
+def text_files(tmp_path_factory):
+    """A few hundred lines of the embedded corpus (fast to tokenise)."""
+    folder = tmp_path_factory.mktemp("text")
+    lines = corpus_path("train").read_text(encoding="utf-8").splitlines()
+    (folder / "train.txt").write_text("\n".join(lines[:400]) + "\n", encoding="utf-8")
+    val = corpus_path("validation").read_text(encoding="utf-8").splitlines()
+    (folder / "val.txt").write_text("\n".join(val[:60]) + "\n", encoding="utf-8")
+    return folder / "train.txt", folder / "val.txt"
+
+
+def tiny_arguments(output_dir, text_files, **overrides):
+    from modeling_study.training import make_arguments
+
+    train, val = text_files
+    return make_arguments(
+        **{**TINY_RUN, "output_dir": str(output_dir), "train_file": str(train), "validation_file": str(val), **overrides}
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, text_files):
+    """One uninterrupted 20-step run (checkpoints at 10 and 20), shared by several tests."""
+    from modeling_study.training import run_training
+
+    output_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    return run_training(*tiny_arguments(output_dir, text_files))
+
+
+# -- a run ---------------------------------------------------------------------------------------
+
+
+def test_twenty_steps_lower_the_loss(tiny_run):
+    losses = [loss for _, loss in tiny_run["loss_history"]]
+    assert [step for step, _ in tiny_run["loss_history"]] == [5, 10, 15, 20]
+    assert losses[-1] < losses[0] - 0.3, losses
+    assert tiny_run["global_step"] == 20 and not tiny_run["diverged"]
+    assert tiny_run["eval_loss"] < 8.0 and tiny_run["eval_perplexity"] == pytest.approx(torch.tensor(tiny_run["eval_loss"]).exp().item())
+    assert 0 <= tiny_run["eval_token_accuracy"] <= 1
+    assert len(tiny_run["grad_norm_history"]) == 4 and tiny_run["num_parameters"] > 0 and tiny_run["wall_time"] > 0
+
+
+def test_final_folder_is_loadable_and_complete(tiny_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import modeling_study  # noqa: F401  (registers the Auto classes)
+
+    final = Path(tiny_run["final_dir"])
+    names = {p.name for p in final.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "results.json", "README.md"} <= names
+    assert not list(final.parent.glob(".tmp-final-*"))
+    model = AutoModelForCausalLM.from_pretrained(final)
+    tokenizer = AutoTokenizer.from_pretrained(final)
+    assert model.config.vocab_size == len(tokenizer) == 4096
+    saved = json.loads((final / "results.json").read_text())
+    assert saved["eval_loss"] == pytest.approx(tiny_run["eval_loss"])
+    assert json.loads((final.parent / "results.json").read_text())["global_step"] == 20
+    assert "perplexity" in (final / "README.md").read_text().lower()
+
+
+def test_evaluate_perplexity_matches_trainer_eval(tiny_run, text_files):
+    """Windows of block_size over the same validation text give the Trainer's token-weighted eval loss."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from modeling_study.training import evaluate_perplexity
+
+    final = tiny_run["final_dir"]
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(final), AutoTokenizer.from_pretrained(final)
+    result = evaluate_perplexity(model, tokenizer, 32, path=text_files[1])
+    assert result["loss"] == pytest.approx(tiny_run["eval_loss"], rel=1e-5)
+    assert result["num_tokens"] == tiny_run["eval_num_tokens"] == result["num_windows"] * 31
+    longer = evaluate_perplexity(model, tokenizer, 64, path=text_files[1], max_tokens=result["num_windows"] * 32)
+    assert longer["num_windows"] == result["num_windows"] // 2 and longer["perplexity"] > 1
+
+
+def test_evaluate_perplexity_on_token_ids():
+    from conftest import tiny_config
+
+    from modeling_study import StudyForCausalLM, StudyForMaskedLM
+    from modeling_study.training import evaluate_perplexity
+
+    model = StudyForCausalLM(tiny_config())
+    ids = torch.randint(0, 99, (100,))
+    result = evaluate_perplexity(model, ids, 16, batch_size=2)
+    assert result["num_windows"] == 6 and result["num_tokens"] == 6 * 15
+    logits = model(input_ids=ids[:96].view(6, 16)).logits
+    manual = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 99), ids[:96].view(6, 16)[:, 1:].reshape(-1))
+    assert result["loss"] == pytest.approx(manual.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="fewer than one window"):
+        evaluate_perplexity(model, ids[:10], 16)
+    with pytest.raises(ValueError, match="causal"):
+        evaluate_perplexity(StudyForMaskedLM(tiny_config(is_causal=False)), ids, 16)
+
+
+# -- resume --------------------------------------------------------------------------------------
+
+
+def test_resume_continues_from_the_checkpoint_and_ends_where_the_full_run_ends(tiny_run, text_files, tmp_path):
+    from modeling_study.training import run_training
+
+    checkpoint = Path(tiny_run["output_dir"]) / "checkpoint-10"
+    resumed = run_training(*tiny_arguments(tmp_path / "resumed", text_files, resume_from_checkpoint=str(checkpoint)))
+    assert resumed["resumed_from"] == str(checkpoint)
+    assert [step for step, _ in resumed["loss_history"]] == [15, 20]  # steps 1-10 were not run again
+    assert [loss for _, loss in resumed["loss_history"]] == pytest.approx([loss for _, loss in tiny_run["loss_history"][2:]], rel=1e-5)
+    assert resumed["eval_loss"] == pytest.approx(tiny_run["eval_loss"], rel=1e-5)
+
+
+# -- mlm and label smoothing ------------------------------------------------------------------------
+
+
+def test_mlm_run(text_files, tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    from modeling_study.training import run_training
+
+    results = run_training(*tiny_arguments(tmp_path / "mlm", text_files, objective="mlm", max_steps=4, save_steps=100))
+    assert results["objective"] == "mlm" and results["config"]["is_causal"] is False
+    assert 0 < results["eval_loss"] < 10
+    model = AutoModelForMaskedLM.from_pretrained(results["final_dir"])
+    assert type(model).__name__ == "StudyForMaskedLM"
+
+
+def test_label_smoothing_shifts_causal_labels(text_files, tmp_path):
+    """With smoothing ~0 the loss must equal the unsmoothed (shifted) loss of the same run."""
+    from modeling_study.training import run_training
+
+    args = dict(max_steps=2, logging_steps=1, save_steps=100, max_eval_samples=4)
+    plain = run_training(*tiny_arguments(tmp_path / "a", text_files, **args))
+    smoothed = run_training(*tiny_arguments(tmp_path / "b", text_files, label_smoothing_factor=1e-9, **args))
+    assert [loss for _, loss in smoothed["loss_history"]] == pytest.approx([loss for _, loss in plain["loss_history"]], rel=1e-4)
+
+
+# -- data cache ----------------------------------------------------------------------------------
+
+
+def test_changed_file_is_never_served_stale(tmp_path):
+    """Same path, same size, same mtime, new content: new tokens come out of the cache."""
+    from modeling_study.training import load_tokenizer
+    from modeling_study.training.data import build_split
+
+    tokenizer = load_tokenizer(str(REPO / "tokenizer"))
+    path = tmp_path / "doc.txt"
+    path.write_text("In the beginning God created the heaven and the earth.\n" * 8)
+    stat = path.stat()
+    first = build_split(path, tokenizer, 8, cache_root=tmp_path / "cache")
+    again = build_split(path, tokenizer, 8, cache_root=tmp_path / "cache")
+    assert again.cache_files == first.cache_files  # unchanged file: served from the cache
+    path.write_text("In the beginning God created the heaven and the water.\n" * 8)
+    assert path.stat().st_size == stat.st_size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    changed = build_split(path, tokenizer, 8, cache_root=tmp_path / "cache")
+    assert changed["input_ids"] != first["input_ids"]
+    expected = tokenizer("In the beginning God created the heaven and the water.", add_special_tokens=False)["input_ids"]
+    assert changed["input_ids"][0] == (expected + [tokenizer.eos_token_id])[:8]
+
+
+# -- bad inputs: a clear error before training, nothing in output_dir -----------------------------
+
+
+def run_cli(argv):
+    sys.path.insert(0, str(TRAIN_SCRIPT.parent))
+    try:
+        import train
+    finally:
+        sys.path.pop(0)
+    return train.main(argv)
+
+
+@pytest.mark.parametrize(
+    "case, extra, message",
+    [
+        ("missing train file", dict(train_file="{tmp}/nope.txt"), "training file not found"),
+        ("empty train file", dict(train_file="{tmp}/empty.txt"), "training file is empty"),
+        ("missing validation file", dict(validation_file="{tmp}/nope.txt"), "validation file not found"),
+        ("block size > learned positions", dict(position_encoding="learned", max_position_embeddings=16), "larger than max_position_embeddings"),
+        ("tokenizer larger than the model", dict(vocab_size=1000), "tokenizer has 4096 tokens"),
+        ("missing tokenizer", dict(tokenizer_name="{tmp}/no_tokenizer"), "tokenizer not found"),
+        ("unknown flag value", dict(position_encoding="rotary"), "invalid choice: 'rotary'"),
+        ("unknown objective", dict(objective="seq2seq"), "invalid choice: 'seq2seq'"),
+        ("mlm with causal attention", dict(objective="mlm", is_causal="True"), "needs is_causal=False"),
+        ("not a checkpoint", dict(resume_from_checkpoint="{tmp}"), "not a complete Trainer checkpoint"),
+    ],
+)
+def test_bad_input_fails_before_training(case, extra, message, text_files, tmp_path, capsys):
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    output_dir = tmp_path / "out"
+    flags = {**TINY_RUN, "train_file": text_files[0], "validation_file": text_files[1], "output_dir": output_dir}
+    flags.update({key: str(value).format(tmp=tmp_path) for key, value in extra.items()})
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(cli_flags(**flags))
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not output_dir.exists()
+
+
+def test_bad_input_raises_value_error_programmatically(text_files, tmp_path):
+    from modeling_study.training import BadInputError, run_training
+
+    with pytest.raises(BadInputError, match="position_encoding must be one of"):
+        run_training(*tiny_arguments(tmp_path / "out", text_files, position_encoding="rotary"))
+    assert not (tmp_path / "out").exists()
+
+
+# -- accelerate ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_accelerate_two_processes_match_one(text_files, tmp_path):
+    """2 CPU processes x batch 4 see the same examples per step as 1 process x batch 8."""
+    from modeling_study.training import run_training
+
+    single = run_training(*tiny_arguments(tmp_path / "single", text_files, save_steps=100))
+    flags = cli_flags(
+        **{**TINY_RUN, "save_steps": 100, "per_device_train_batch_size": 4, "output_dir": tmp_path / "ddp",
+           "train_file": text_files[0], "validation_file": text_files[1]}
+    )
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(TRAIN_SCRIPT), *flags]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_CONFIG_FILE": str(tmp_path / "none.yaml")}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ddp = json.loads((tmp_path / "ddp" / "results.json").read_text())
+    assert ddp["global_step"] == 20
+    assert ddp["final_train_loss"] == pytest.approx(single["final_train_loss"], rel=0.02)
+    assert ddp["eval_loss"] == pytest.approx(single["eval_loss"], rel=0.02)
