@@ -43,9 +43,9 @@ def plot_position_heatmaps(tables: dict[str, torch.Tensor], path, columns: int =
         table = table.detach().float()
         if table.min() < 0:  # diverging, centred on 0; clip at the 99th percentile so outlier dims don't wash it out
             limit = table.abs().flatten().quantile(0.99).item()
-            image = ax.imshow(table, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            image = ax.imshow(table.numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         else:
-            image = ax.imshow(table, aspect="auto", cmap="viridis", interpolation="nearest")
+            image = ax.imshow(table.numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
         ax.set_title(f"{name}\n{table.shape[0]} positions x {table.shape[1]} dims", fontsize=11)
         ax.set_xlabel("embedding dimension")
         ax.set_ylabel("position")
@@ -64,7 +64,7 @@ def plot_position_similarity(tables: dict[str, torch.Tensor], path, columns: int
         # clip at the 99th percentile: one outlier row (BERT's position 0) would otherwise wash out the rest
         vmax = similarity.flatten().quantile(0.99).item()
         clipped = bool(similarity.max() > 2 * vmax)
-        image = ax.imshow(similarity, cmap="viridis", interpolation="nearest", vmax=vmax if clipped else None)
+        image = ax.imshow(similarity.numpy(), cmap="viridis", interpolation="nearest", vmax=vmax if clipped else None)
         ax.set_title(name, fontsize=11)
         ax.set_xlabel("position j")
         ax.set_ylabel("position i")
@@ -94,7 +94,7 @@ def plot_bias_matrices(matrices: dict[str, torch.Tensor], path, columns: int = 2
     """Query x key matrices of attention biases (or T5 buckets); NaN cells (masked future) are blank."""
     fig, axes = _grid(len(matrices), columns, (5.2, 4.4))
     for ax, (name, matrix) in zip(axes, matrices.items()):
-        image = ax.imshow(matrix.float(), cmap="viridis", interpolation="nearest")
+        image = ax.imshow(matrix.float().numpy(), cmap="viridis", interpolation="nearest")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("key position")
         ax.set_ylabel("query position")
@@ -120,7 +120,7 @@ def plot_attention_maps(maps: dict[tuple[str, str], torch.Tensor], tokens: list[
     for r, mask in enumerate(masks):
         for c, encoding in enumerate(encodings):
             ax = axes[r, c]
-            image = ax.imshow(maps[(encoding, mask)].float(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+            image = ax.imshow(maps[(encoding, mask)].float().numpy(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
             ax.set_title(f"{'no position' if encoding == 'none' else encoding}, {mask}", fontsize=10)
             last_row = r == len(masks) - 1
             ax.set_xticks(range(len(labels)), labels if last_row else [""] * len(labels), rotation=60, ha="right",
