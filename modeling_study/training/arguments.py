@@ -25,6 +25,18 @@ OBJECTIVES = ("clm", "mlm")
 SAMPLE_BY = ("line", "paragraph", "document")
 
 
+def _no_accelerator() -> bool:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    xpu = getattr(torch, "xpu", None)
+    return not (
+        torch.cuda.is_available()
+        or (mps is not None and mps.is_available())
+        or (xpu is not None and xpu.is_available())
+    )
+
+
 def _help(text: str, choices=None) -> dict:
     metadata = {"help": text}
     if choices is not None:
@@ -125,7 +137,19 @@ class StudyTrainingArguments(TrainingArguments):
     )
     report_to: None | str | list[str] = field(default="none", metadata=_help("Experiment trackers (none, tensorboard, ...)."))
     seed: int = field(default=42, metadata=_help("Seed for weights, data order and dropout."))
+    use_cpu: bool = field(
+        default=False,
+        metadata=_help("Train on CPU. Turned on when no GPU/MPS/XPU is present, so that a multi-process launch "
+                       "(accelerate launch --multi_gpu / torchrun) runs data parallel over CPU processes."),
+    )
     dataloader_pin_memory: bool = field(default=False, metadata=_help("Pin batches in page-locked memory (GPU only)."))
+
+    def __post_init__(self):
+        if not self.use_cpu and _no_accelerator():
+            # transformers sets up CPU data parallelism (gloo) only when use_cpu is on; without it
+            # each launched process would train alone, all writing into the same output_dir
+            self.use_cpu = True
+        super().__post_init__()
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, StudyTrainingArguments)

@@ -161,7 +161,8 @@ def run_training(
     ``loss_history`` / ``grad_norm_history`` / ``learning_rate_history`` (lists of ``(step, value)``),
     ``diverged``, ``diverged_step``, ``divergence_reason``, ``global_step``, ``resumed_from``,
     ``num_parameters``, ``num_parameters_non_embedding``, ``train_runtime``, ``wall_time`` (s),
-    ``train_blocks``, ``eval_blocks``, ``objective``, ``block_size``, ``seed``, ``config``,
+    ``train_blocks``, ``eval_blocks``, ``objective``, ``block_size``, ``seed``, ``world_size``,
+    ``effective_batch_size``, ``config``,
     ``output_dir``, ``final_dir``.
 
     Raises BadInputError (a ValueError), before anything is written to ``output_dir``, for a missing or empty data
@@ -240,6 +241,9 @@ def run_training(
         "objective": data_args.objective,
         "block_size": data_args.block_size,
         "seed": training_args.seed,
+        "world_size": training_args.world_size,
+        "effective_batch_size": training_args.per_device_train_batch_size * training_args.world_size
+        * training_args.gradient_accumulation_steps,
         "config": config.to_diff_dict(),
         "output_dir": str(training_args.output_dir),
         "final_dir": str(Path(training_args.output_dir) / FINAL_DIRNAME),
