@@ -121,11 +121,11 @@ class StudyTrainingArguments(TrainingArguments):
     """transformers' TrainingArguments with defaults for a tiny CPU run (all its flags still work)."""
 
     output_dir: str = field(default="runs/train", metadata=_help("Checkpoints go here; the final model into <output_dir>/final."))
-    max_steps: int = field(default=300, metadata=_help("Optimizer steps."))
-    per_device_train_batch_size: int = field(default=8, metadata=_help("Blocks per step per process."))
+    max_steps: int = field(default=400, metadata=_help("Optimizer steps."))
+    per_device_train_batch_size: int = field(default=16, metadata=_help("Blocks per step per process."))
     per_device_eval_batch_size: int = field(default=32, metadata=_help("Blocks per eval step per process."))
     learning_rate: float = field(default=2e-3, metadata=_help("Peak learning rate."))
-    warmup_steps: float = field(default=30, metadata=_help("Linear warmup steps (a float < 1 is a fraction of max_steps)."))
+    warmup_steps: float = field(default=40, metadata=_help("Linear warmup steps (a float < 1 is a fraction of max_steps)."))
     lr_scheduler_type: str = field(default="cosine", metadata=_help("linear, cosine, inverse_sqrt, constant_with_warmup, ..."))
     weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay."))
     logging_steps: float = field(default=10, metadata=_help("Log loss and grad norm every N steps."))

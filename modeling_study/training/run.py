@@ -8,6 +8,7 @@ study runner can call it many times in one process.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -122,16 +123,14 @@ def build_model(config: StudyConfig, model_args: ModelArguments, objective: str)
 
 
 def _write_card(directory: Path, config, results: dict, dataset_name: str) -> None:
-    eval_results = {k: results[k] for k in ("eval_loss", "eval_perplexity", "eval_token_accuracy") if results.get(k) is not None}
-    summary = {k: results[k] for k in ("global_step", "final_train_loss", "diverged", "diverged_step", "num_parameters", "train_runtime")}
-    try:
-        from ..model_card import build_model_card
-    except ImportError:  # modeling_study.model_card not available: a plain card with the same facts
-        lines = ["---", "library_name: transformers", "tags: [modeling-study]", "---", "", f"# {config.model_type} model", ""]
-        lines += [f"Trained on {dataset_name}.", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in {**eval_results, **summary}.items()]
-        (directory / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return
+    from ..model_card import build_model_card
+
+    eval_results = {
+        k: float(results[k]) for k in ("eval_loss", "eval_perplexity", "eval_token_accuracy")
+        if results.get(k) is not None and math.isfinite(results[k])
+    }
+    summary = {k: results[k] for k in ("global_step", "final_train_loss", "diverged", "diverged_step",
+                                       "num_parameters", "effective_batch_size", "block_size", "seed")}
     card = build_model_card(config, eval_results=eval_results, dataset_name=dataset_name, training_summary=summary)
     card.save(str(directory / "README.md"))
 
@@ -248,7 +247,8 @@ def run_training(
         "output_dir": str(training_args.output_dir),
         "final_dir": str(Path(training_args.output_dir) / FINAL_DIRNAME),
     }
-    dataset_name = "embedded KJV corpus" if data_args.train_file is None else Path(files["train"]).name
+    # None = the package's default data, which the card describes; a local file is not a Hub dataset id
+    dataset_name = None if data_args.train_file is None else f"local text file {Path(files['train']).name}"
     is_main = trainer.is_world_process_zero()
 
     def write(directory: Path) -> None:
