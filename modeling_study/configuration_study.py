@@ -238,7 +238,19 @@ class StudyConfig(PreTrainedConfig):
                 f"buckets that t5_num_buckets={self.t5_num_buckets} gives; T5 uses 32 buckets and 128."
             )
 
-    # -- conversion ------------------------------------------------------------------------------
+    # -- loading and conversion ------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs) -> "StudyConfig":
+        """Refuse a config of another model_type (transformers only warns, then builds nonsense)."""
+        model_type = config_dict.get("model_type")
+        if model_type not in (None, cls.model_type):
+            raise ValueError(
+                f"This config has model_type={model_type!r}, not {cls.model_type!r}: it describes another "
+                f"architecture. Load it with its own class, or convert a llama, gpt2, bert or bloom model "
+                f"with modeling_study.from_hf(model)."
+            )
+        return super().from_dict(config_dict, **kwargs)
 
     @classmethod
     def from_hf_config(cls, config: PreTrainedConfig) -> "StudyConfig":

@@ -222,7 +222,16 @@ class StudyPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False:
             raise ValueError("Study models load safetensors weights only; drop use_safetensors=False.")
         kwargs["use_safetensors"] = True
-        return super().from_pretrained(*args, **kwargs)
+        try:
+            return super().from_pretrained(*args, **kwargs)
+        except Exception as error:  # safetensors is not imported here: remote code needs only torch/transformers
+            if type(error).__name__ != "SafetensorError":
+                raise
+            where = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+            raise OSError(
+                f"The safetensors weights of {where!r} are corrupted or truncated ({error}). "
+                f"Save the model again, or delete the file and download it again."
+            ) from error
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save like any transformers model. When the classes are registered for remote code, ``auto_map``
