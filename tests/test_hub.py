@@ -58,7 +58,9 @@ PROMPT = "In the beginning God created"
 WITHOUT_PACKAGE = f"""
 import sys
 sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
-sys.path[:] = [p for p in sys.path if "__editable__" not in p and not p.startswith({str(REPO)!r})]
+import os
+# drop every entry the package could be imported from (the repository itself; the venv may live inside it)
+sys.path[:] = [p for p in sys.path if "__editable__" not in p and not os.path.isdir(os.path.join(p or ".", "modeling_study"))]
 sys.path_importer_cache.clear()
 try:
     import modeling_study
