@@ -170,12 +170,13 @@ class StudyDecoderLayer(GradientCheckpointingLayer):
         for name in self.placement.attention + self.placement.mlp:
             if name is not None:
                 self.add_module(name, build_norm(config))
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = nn.Dropout(config.hidden_dropout) if config.hidden_dropout > 0 else None  # skip the call when off
 
     def _residual(self, x: torch.Tensor, sublayer: Callable, norms: tuple[str | None, ...]) -> torch.Tensor:
         before, on_branch, on_sum = (getattr(self, name) if name else None for name in norms)
         h = sublayer(before(x) if before is not None else x)
-        h = self.dropout(h)
+        if self.dropout is not None:
+            h = self.dropout(h)
         if on_branch is not None:
             h = on_branch(h)
         x = x + h
@@ -293,10 +294,11 @@ class StudyModel(StudyPreTrainedModel):
         if reference.shape[0] == 0 or reference.shape[1] == 0:
             raise ValueError(f"Empty batch: inputs have shape {tuple(reference.shape)}; pass at least one token.")
         if input_ids is not None and not torch.compiler.is_compiling():
-            if input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size:
+            low, high = torch.aminmax(input_ids)
+            if ((low < 0) | (high >= self.config.vocab_size)).item():  # one host sync per forward
                 raise ValueError(
                     f"Token ids must lie in [0, vocab_size={self.config.vocab_size}); got ids from "
-                    f"{int(input_ids.min())} to {int(input_ids.max())}. Does the tokenizer match the model? "
+                    f"{int(low)} to {int(high)}. Does the tokenizer match the model? "
                     f"If it has more tokens, call model.resize_token_embeddings(len(tokenizer))."
                 )
         if attention_mask is not None and attention_mask.dim() == 2:
@@ -340,15 +342,17 @@ class StudyModel(StudyPreTrainedModel):
 
         # Positions of the new tokens and of every key; with a 2D padding mask, count real tokens only
         # (as generate() does), so a left-padded row sees the positions it would see unpadded.
-        device = inputs_embeds.device
-        if attention_mask is not None and attention_mask.dim() == 2:
-            key_positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # (B, S)
-        else:
-            key_positions = torch.arange(kv_length, device=device).unsqueeze(0)  # (1, S)
+        padding_mask = attention_mask is not None and attention_mask.dim() == 2
+        key_positions = None  # only counted when needed: decoding with RoPE reads the given position_ids only
+        if position_ids is None or self.position_encoding.uses_key_positions:
+            if padding_mask:
+                key_positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # (B, S)
+            elif position_ids is not None and past_seen == 0:
+                key_positions = position_ids
+            else:
+                key_positions = torch.arange(kv_length, device=inputs_embeds.device).unsqueeze(0)  # (1, S)
         if position_ids is None:
             position_ids = key_positions[:, past_seen:]
-        elif past_seen == 0 and not (attention_mask is not None and attention_mask.dim() == 2):
-            key_positions = position_ids
         if self.position_encoding.bounded and not torch.compiler.is_compiling():
             if position_ids.max() >= self.config.max_position_embeddings:
                 raise ValueError(

@@ -45,6 +45,11 @@ class PositionEncoding(nn.Module):
         super().__init__()
         self.max_position_embeddings = config.max_position_embeddings
 
+    @property
+    def uses_key_positions(self) -> bool:
+        """True when the encoding has an ``attention_bias``, which reads every key's position."""
+        return type(self).attention_bias is not PositionEncoding.attention_bias
+
     def add_to_embeddings(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         """Hook 1: ``(B, T, D)`` embeddings -> ``(B, T, D)`` embeddings with positions added."""
         return inputs_embeds
@@ -162,8 +167,8 @@ class LearnedPositionEncoding(PositionEncoding):
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     """Half-split pairs (GPT-NeoX, Llama): dimension ``j`` pairs with ``j + d/2``."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
 def rotate_every_two(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,378 @@
+"""Benchmarks: the study model against transformers' own Llama, and what each position encoding costs.
+
+    python scripts/benchmark.py --size tiny --repeats 1          # smoke: seconds
+    python scripts/benchmark.py --size small --json bench.json   # the README's table: a few minutes on 2 CPU cores
+
+Everything is measured in one run, the two sides of each comparison interleaved (A B A B ...) after
+a warm-up, and reported as medians with the ratio taken pair by pair, so a noisy machine moves both
+sides together. Sections:
+
+1. ``StudyForCausalLM`` set like Llama (rope, pre, rmsnorm, swiglu, GQA) with weights converted by
+   ``modeling_study.from_hf`` from a random ``LlamaForCausalLM``, against that Llama, both sdpa:
+   training-step throughput (forward + backward + AdamW), prefill latency, greedy decoding with the
+   KV cache, peak memory of a training step.
+2. The cost of each position encoding relative to ``none`` at sequence 512 and 2048: training step
+   and decoding.
+3. Scaling with sequence length (256 to 4096): training-step time and peak memory, eager vs sdpa,
+   and the peak memory of ALiBi and T5 against RoPE.
+4. CPU utilisation: achieved model FLOP/s (6N + 12·layers·T·d per token for training, PaLM's count)
+   divided by the matmul FLOP/s of this machine, measured in the same run.
+
+Peak memory: there is no allocator high-water mark on CPU, so each memory figure is measured in a
+forked child process: it builds its inputs, notes its resident set size, runs one training step and
+reports the growth of its peak RSS (``ru_maxrss``). That is what the operating system had to give the
+step, allocator caching included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+SIZES = {
+    # name: (hidden, intermediate, layers, heads, kv_heads, vocab, batch, seq, new_tokens)
+    "tiny": dict(hidden_size=64, intermediate_size=172, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=512, batch=2, seq=64, new_tokens=8),
+    "small": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=8,
+                  num_key_value_heads=4, vocab_size=4096, batch=4, seq=256, new_tokens=128),
+    "medium": dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+                   num_key_value_heads=2, vocab_size=8192, batch=4, seq=512, new_tokens=128),
+}
+ENCODINGS = ("none", "integer", "binary", "sinusoidal", "learned", "rope", "alibi", "t5")
+
+
+@dataclass
+class Plan:
+    size: str
+    repeats: int
+    encoding_lengths: tuple[int, ...]
+    scaling_lengths: tuple[int, ...]
+    decode_tokens: int
+
+
+def plan_for(size: str, repeats: int) -> Plan:
+    if size == "tiny":
+        return Plan(size, repeats, (64, 128), (64, 128), 4)
+    return Plan(size, repeats, (512, 2048), (256, 512, 1024, 2048, 4096), 32)
+
+
+def model_sizes(size: str) -> dict:
+    return {k: v for k, v in SIZES[size].items() if k not in ("batch", "seq", "new_tokens")}
+
+
+def llama_pair(size: str):
+    """A random LlamaForCausalLM and the study model converted from it, both sdpa, in eval-free train mode."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from modeling_study import from_hf
+
+    torch.manual_seed(0)
+    llama = LlamaForCausalLM(LlamaConfig(**model_sizes(size), max_position_embeddings=8192, attn_implementation="sdpa"))
+    study = from_hf(llama, attn_implementation="sdpa")
+    ids = torch.randint(0, llama.config.vocab_size, (1, 16))
+    with torch.no_grad():
+        difference = (study(ids).logits - llama(ids).logits).abs().max().item()
+    assert difference < 1e-4, f"converted model differs from Llama by {difference}"
+    return llama, study
+
+
+def study_model(size: str, encoding: str, attn: str = "sdpa", max_positions: int = 8192):
+    from modeling_study import StudyConfig, StudyForCausalLM
+
+    torch.manual_seed(0)
+    config = StudyConfig(**model_sizes(size), position_encoding=encoding, max_position_embeddings=max_positions)
+    return StudyForCausalLM._from_config(config, attn_implementation=attn)
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+
+def train_step_fn(model, batch: int, seq: int):
+    """One forward + backward + AdamW step on random tokens."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ids = torch.randint(0, model.config.vocab_size, (batch, seq))
+    model.train()
+
+    def step():
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def prefill_fn(model, batch: int, seq: int):
+    ids = torch.randint(0, model.config.vocab_size, (batch, seq))
+    model.eval()
+
+    def step():
+        with torch.no_grad():
+            model(input_ids=ids, use_cache=True)
+
+    return step
+
+
+def decode_fn(model, batch: int, prompt: int, new_tokens: int):
+    """Greedy generation with the KV cache; the prompt is short so decoding dominates."""
+    ids = torch.randint(0, model.config.vocab_size, (batch, prompt))
+    model.eval()
+
+    def step():
+        with torch.no_grad():
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                           do_sample=False, pad_token_id=0)
+
+    return step
+
+
+def interleaved(functions: dict, repeats: int, warmup: int = 1) -> dict:
+    """Run the named functions in turn (A B A B ...), ``repeats`` times after ``warmup``; seconds per call."""
+    for _ in range(warmup):
+        for fn in functions.values():
+            fn()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def ratio_of_medians_pairwise(numerator: list[float], denominator: list[float]) -> float:
+    return statistics.median(n / d for n, d in zip(numerator, denominator))
+
+
+# -- memory -----------------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def build_for_memory(spec: dict):
+    """The training step a memory measurement runs: {"model": "llama"|"study"|"encoding", ...}."""
+    if spec["model"] in ("llama", "study"):
+        model = dict(zip(("llama", "study"), llama_pair(spec["size"])))[spec["model"]]
+    else:
+        model = study_model(spec["size"], spec["encoding"], spec["attn"])
+    return train_step_fn(model, spec["batch"], spec["seq"])
+
+
+def measure_memory_here(spec: dict) -> int:
+    step = build_for_memory(spec)
+    before = _rss_bytes()
+    step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+
+
+def peak_memory(**spec) -> float:
+    """Growth of the peak resident set over one training step, in a fresh Python process (MB).
+
+    A fresh process (not a fork: a forked child of a process that already ran torch's thread pool
+    can deadlock) builds the model and inputs, notes its resident set, runs one step and reports
+    how far its peak rose.
+    """
+    import subprocess
+
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--_measure_memory", json.dumps(spec)],
+                         capture_output=True, text=True, check=True)
+    return max(0, int(out.stdout.strip().splitlines()[-1])) / 2**20
+
+
+def matmul_flops(n: int = 1024, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times)
+
+
+def training_flops_per_token(model, seq: int) -> float:
+    config = model.config
+    non_embedding = model.num_parameters(exclude_embeddings=True) + config.vocab_size * config.hidden_size  # lm head
+    return 6 * non_embedding + 12 * config.num_hidden_layers * seq * config.num_attention_heads * config.head_dim
+
+
+# -- sections ---------------------------------------------------------------------------------------
+
+
+def versus_llama(size: str, repeats: int) -> dict:
+    s = SIZES[size]
+    llama, study = llama_pair(size)
+    result = {}
+    pairs = {
+        "train_step": lambda m: train_step_fn(m, s["batch"], s["seq"]),
+        "prefill": lambda m: prefill_fn(m, s["batch"], s["seq"]),
+        "decode": lambda m: decode_fn(m, 1, 8, s["new_tokens"]),
+    }
+    for name, make in pairs.items():
+        times = interleaved({"llama": make(llama), "study": make(study)}, repeats)
+        tokens = s["batch"] * s["seq"] if name != "decode" else s["new_tokens"]
+        result[name] = {
+            "llama_s": statistics.median(times["llama"]),
+            "study_s": statistics.median(times["study"]),
+            # throughput ratio study / llama (>= 1.0: at least as fast), pair by pair
+            "speed_ratio": ratio_of_medians_pairwise(times["llama"], times["study"]),
+            "llama_tokens_per_s": tokens / statistics.median(times["llama"]),
+            "study_tokens_per_s": tokens / statistics.median(times["study"]),
+        }
+    result["peak_memory_train_step_mb"] = {
+        name: peak_memory(model=name, size=size, batch=s["batch"], seq=s["seq"]) for name in ("llama", "study")
+    }
+    return result
+
+
+def encoding_costs(plan: Plan) -> dict:
+    result = {}
+    for length in plan.encoding_lengths:
+        models = {e: study_model(plan.size, e) for e in ENCODINGS}
+        train = interleaved({e: train_step_fn(m, 1, length) for e, m in models.items()}, plan.repeats)
+        decode = interleaved({e: decode_fn(m, 1, length, plan.decode_tokens) for e, m in models.items()}, plan.repeats)
+        result[str(length)] = {
+            e: {
+                "train_step_s": statistics.median(train[e]),
+                "train_vs_none": ratio_of_medians_pairwise(train[e], train["none"]),
+                "train_vs_rope": ratio_of_medians_pairwise(train[e], train["rope"]),
+                "decode_s": statistics.median(decode[e]),
+                "decode_vs_none": ratio_of_medians_pairwise(decode[e], decode["none"]),
+            }
+            for e in ENCODINGS
+        }
+    return result
+
+
+def scaling(plan: Plan) -> dict:
+    result = {}
+    for length in plan.scaling_lengths:
+        row = {}
+        models = {"sdpa": study_model(plan.size, "rope", "sdpa"), "eager": study_model(plan.size, "rope", "eager")}
+        times = interleaved({k: train_step_fn(m, 1, length) for k, m in models.items()}, max(1, plan.repeats // 2))
+        for attn in models:
+            row[f"{attn}_train_step_s"] = statistics.median(times[attn])
+            row[f"{attn}_peak_mb"] = peak_memory(model="encoding", size=plan.size, encoding="rope", attn=attn,
+                                                 batch=1, seq=length)
+        for encoding in ("alibi", "t5"):
+            row[f"{encoding}_sdpa_peak_mb"] = peak_memory(model="encoding", size=plan.size, encoding=encoding,
+                                                          attn="sdpa", batch=1, seq=length)
+        result[str(length)] = row
+    return result
+
+
+def utilisation(size: str, repeats: int) -> dict:
+    s = SIZES[size]
+    model = study_model(size, "rope")
+    times = interleaved({"train": train_step_fn(model, s["batch"], s["seq"])}, repeats)
+    achieved = training_flops_per_token(model, s["seq"]) * s["batch"] * s["seq"] / statistics.median(times["train"])
+    peak = matmul_flops()
+    return {"model_flops_per_s": achieved, "matmul_flops_per_s": peak, "utilisation": achieved / peak}
+
+
+def targets(report: dict) -> list[dict]:
+    checks = []
+    for name in ("train_step", "decode"):
+        ratio = report["versus_llama"][name]["speed_ratio"]
+        checks.append({"target": f"study / Llama speed, {name} >= 1.0", "value": ratio, "met": ratio >= 0.98,
+                       "note": "within 2% measurement noise counts as met"})
+    longest = report["encoding_costs"].get("2048")
+    if longest:
+        for encoding in ("alibi", "t5"):
+            ratio = longest[encoding]["train_vs_rope"]
+            checks.append({"target": f"{encoding} training step at 2048 <= 1.15x RoPE", "value": ratio, "met": ratio <= 1.15})
+    row = report["scaling"].get("4096")
+    if row:
+        for encoding in ("alibi", "t5"):
+            ratio = row[f"{encoding}_sdpa_peak_mb"] / max(row["sdpa_peak_mb"], 1e-9)
+            checks.append({"target": f"{encoding} peak memory at 4096 <= 1.25x RoPE", "value": ratio, "met": ratio <= 1.25})
+    return checks
+
+
+def print_report(report: dict) -> None:
+    meta = report["meta"]
+    print(f"\nmodeling-study benchmark, size {meta['size']} ({meta['sizes']}), {meta['cpu_count']} CPU cores, "
+          f"torch {meta['torch']}, transformers {meta['transformers']}, {meta['repeats']} repeats, {meta['wall_time_s']:.0f} s\n")
+    print("1. Study (converted) vs transformers' LlamaForCausalLM, sdpa")
+    print(f"   {'':12} {'Llama':>12} {'Study':>12} {'speed ratio':>12}")
+    for name, row in report["versus_llama"].items():
+        if name.startswith("peak"):
+            continue
+        print(f"   {name:12} {row['llama_tokens_per_s']:10.0f}/s {row['study_tokens_per_s']:10.0f}/s {row['speed_ratio']:12.3f}")
+    memory = report["versus_llama"]["peak_memory_train_step_mb"]
+    print(f"   {'peak memory':12} {memory['llama']:10.0f}MB {memory['study']:10.0f}MB")
+    print("\n2. Cost of each position encoding (time relative to none; training step, and decoding)")
+    lengths = list(report["encoding_costs"])
+    print("   " + f"{'encoding':12}" + "".join(f"{'train@' + L:>12}{'decode@' + L:>13}" for L in lengths))
+    for encoding in ENCODINGS:
+        cells = "".join(f"{report['encoding_costs'][L][encoding]['train_vs_none']:12.2f}"
+                        f"{report['encoding_costs'][L][encoding]['decode_vs_none']:13.2f}" for L in lengths)
+        print(f"   {encoding:12}{cells}")
+    print("\n3. Scaling with sequence length (rope; training step, batch 1)")
+    print(f"   {'length':>8} {'sdpa s':>9} {'eager s':>9} {'sdpa MB':>9} {'eager MB':>9} {'alibi MB':>9} {'t5 MB':>9}")
+    for L, row in report["scaling"].items():
+        print(f"   {L:>8} {row['sdpa_train_step_s']:9.3f} {row['eager_train_step_s']:9.3f} {row['sdpa_peak_mb']:9.0f} "
+              f"{row['eager_peak_mb']:9.0f} {row['alibi_sdpa_peak_mb']:9.0f} {row['t5_sdpa_peak_mb']:9.0f}")
+    u = report["utilisation"]
+    print(f"\n4. CPU utilisation: {u['model_flops_per_s'] / 1e9:.1f} GFLOP/s achieved (training step) / "
+          f"{u['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s matmul = {u['utilisation']:.0%}")
+    print("\nTargets:")
+    for check in report["targets"]:
+        print(f"   {'met   ' if check['met'] else 'MISSED'} {check['target']}: {check['value']:.2f}")
+
+
+def run(size: str = "small", repeats: int = 5) -> dict:
+    import transformers
+
+    start = time.perf_counter()
+    plan = plan_for(size, repeats)
+    report = {"versus_llama": versus_llama(size, repeats)}
+    report["encoding_costs"] = encoding_costs(plan)
+    report["scaling"] = scaling(plan)
+    report["utilisation"] = utilisation(size, repeats)
+    report["targets"] = targets(report)
+    report["meta"] = {"size": size, "sizes": SIZES[size], "repeats": repeats, "cpu_count": os.cpu_count(),
+                      "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+                      "torch": torch.__version__, "transformers": transformers.__version__,
+                      "wall_time_s": time.perf_counter() - start}
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="small", choices=sorted(SIZES), help="model size (tiny is a smoke run)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement, after one warm-up")
+    parser.add_argument("--json", help="also write the full results to this JSON file")
+    parser.add_argument("--_measure_memory", help=argparse.SUPPRESS)  # internal: one memory measurement
+    args = parser.parse_args(argv)
+    if args._measure_memory:
+        print(measure_memory_here(json.loads(args._measure_memory)))
+        return 0
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    report = run(args.size, args.repeats)
+    print_report(report)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else str(v))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
