@@ -255,14 +255,20 @@ class StudyPreTrainedModel(PreTrainedModel):
 
 
 def add_bias_to_mask(mask: torch.Tensor | None, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Fold a positional bias ``(B or 1, H, T, S)`` into a boolean or additive mask ``(B, 1, T, S)``."""
+    """Fold a positional bias ``(B or 1, H, T, S)`` into a boolean or additive mask ``(B, 1, T, S)``.
+
+    The bias is freshly built each forward, so it is filled in place when it already has the full
+    shape: one ``H x T x S`` tensor instead of two (the dominant memory cost at long sequences).
+    """
     bias = bias.to(dtype)
     if mask is None:
         return bias
-    if mask.dtype == torch.bool:  # sdpa masks: True = attend
-        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
-    # finfo.min + a finite bias stays finite (it rounds back to min), so fully masked rows stay NaN-free
-    return mask + bias
+    full_shape = bias.shape == torch.broadcast_shapes(bias.shape, mask.shape)
+    if mask.dtype == torch.bool:  # sdpa masks: True = attend; finfo.min keeps fully masked rows NaN-free
+        blocked, lowest = ~mask, torch.finfo(dtype).min
+        return bias.masked_fill_(blocked, lowest) if full_shape else bias.masked_fill(blocked, lowest)
+    # additive (eager) masks hold 0 or finfo.min; min + a finite bias rounds back to min
+    return bias.add_(mask) if full_shape else bias + mask
 
 
 class StudyModel(StudyPreTrainedModel):

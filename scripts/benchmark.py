@@ -20,8 +20,9 @@ sides together. Sections:
 
 Peak memory: there is no allocator high-water mark on CPU, so each memory figure is measured in a
 forked child process: it builds its inputs, notes its resident set size, runs one training step and
-reports the growth of its peak RSS (``ru_maxrss``). That is what the operating system had to give the
-step, allocator caching included.
+reports how far its peak RSS rose (Linux's ``VmHWM``, reset with ``/proc/self/clear_refs`` just before
+the step). That is what the operating system had to give the step (activations, gradients, AdamW
+state), allocator caching included.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -171,19 +171,29 @@ def build_for_memory(spec: dict):
     return train_step_fn(model, spec["batch"], spec["seq"])
 
 
+def _peak_rss_bytes() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def measure_memory_here(spec: dict) -> int:
     step = build_for_memory(spec)
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # Linux: reset the peak resident set (VmHWM) to the current one
     before = _rss_bytes()
     step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    return _peak_rss_bytes() - before
 
 
 def peak_memory(**spec) -> float:
     """Growth of the peak resident set over one training step, in a fresh Python process (MB).
 
     A fresh process (not a fork: a forked child of a process that already ran torch's thread pool
-    can deadlock) builds the model and inputs, notes its resident set, runs one step and reports
-    how far its peak rose.
+    can deadlock) builds the model and inputs, resets its peak resident set, runs one step and
+    reports how far the peak rose above the resident set before the step.
     """
     import subprocess
 

@@ -1,0 +1,42 @@
+"""A smoke run of scripts/benchmark.py (tiny size, one repeat), so the benchmark keeps working."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
+
+
+@pytest.mark.slow
+def test_benchmark_smoke_run_writes_every_section(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--repeats", "1", "--json", str(out)],
+                         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for heading in ("1. Study (converted) vs transformers' LlamaForCausalLM", "2. Cost of each position encoding",
+                    "3. Scaling with sequence length", "4. CPU utilisation", "Targets:"):
+        assert heading in run.stdout
+    report = json.loads(out.read_text())
+    for name in ("train_step", "prefill", "decode"):
+        row = report["versus_llama"][name]
+        assert row["llama_s"] > 0 and row["study_s"] > 0 and row["speed_ratio"] > 0
+    assert set(report["versus_llama"]["peak_memory_train_step_mb"]) == {"llama", "study"}
+    for length, costs in report["encoding_costs"].items():
+        assert set(costs) == {"none", "integer", "binary", "sinusoidal", "learned", "rope", "alibi", "t5"}
+        assert costs["none"]["train_vs_none"] == 1.0
+    for row in report["scaling"].values():
+        assert {"sdpa_train_step_s", "eager_train_step_s", "sdpa_peak_mb", "eager_peak_mb", "alibi_sdpa_peak_mb",
+                "t5_sdpa_peak_mb"} <= set(row)
+    assert 0 < report["utilisation"]["utilisation"] < 1.5
+    assert all({"target", "value", "met"} <= set(check) for check in report["targets"])
+
+
+def test_bad_arguments_are_refused():
+    run = subprocess.run([sys.executable, str(SCRIPT), "--repeats", "0"], capture_output=True, text=True)
+    assert run.returncode == 2 and "--repeats must be >= 1" in run.stderr
+    run = subprocess.run([sys.executable, str(SCRIPT), "--size", "huge"], capture_output=True, text=True)
+    assert run.returncode == 2 and "invalid choice: 'huge'" in run.stderr
