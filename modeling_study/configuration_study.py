@@ -72,6 +72,9 @@ class StudyConfig(PreTrainedConfig):
         t5_num_buckets, t5_max_distance: T5 relative bias buckets and the distance they reach.
         attention_bias, mlp_bias: biases in the attention and MLP projections (GPT-2, BERT, BLOOM).
         embedding_norm: a norm right after the embeddings (BERT, BLOOM).
+        embedding_multiplier: scale of the token embeddings before positions are added; 1.0 (GPT-2,
+            Llama) or ``sqrt(hidden_size)`` (Vaswani et al. 2017 section 3.4, fairseq, Gemma), which
+            keeps fixed sinusoids (amplitude 1) from drowning tokens initialised at std 0.02.
         type_vocab_size: rows of a token-type (segment) embedding, 0 for none (BERT uses 2).
         tie_word_embeddings: share the input embedding with the output head.
         hidden_dropout, attention_dropout, embedding_dropout: dropout probabilities.
@@ -102,6 +105,7 @@ class StudyConfig(PreTrainedConfig):
     attention_bias: bool = False
     mlp_bias: bool = False
     embedding_norm: bool = False
+    embedding_multiplier: float = 1.0
     type_vocab_size: int = 0
     tie_word_embeddings: bool = True
     hidden_dropout: float = 0.0
@@ -154,6 +158,9 @@ class StudyConfig(PreTrainedConfig):
                 raise ValueError(f"StudyConfig.{name} must be a positive integer, got {value!r}.")
         if self.type_vocab_size < 0:
             raise ValueError(f"StudyConfig.type_vocab_size must be >= 0 (0 = no token types), got {self.type_vocab_size}.")
+        if isinstance(self.embedding_multiplier, bool) or not isinstance(self.embedding_multiplier, (int, float)) \
+                or not self.embedding_multiplier > 0:
+            raise ValueError(f"StudyConfig.embedding_multiplier must be a positive number, got {self.embedding_multiplier!r}.")
         for name in ("hidden_dropout", "attention_dropout", "embedding_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:

@@ -380,6 +380,8 @@ class StudyModel(StudyPreTrainedModel):
             mask = add_bias_to_mask(mask, bias, inputs_embeds.dtype)
 
         # Hook 1: positions added to the embeddings. Hook 2: cos/sin for rotating q and k.
+        if self.config.embedding_multiplier != 1.0:  # Vaswani's sqrt(d): tokens on the scale of fixed sinusoids
+            inputs_embeds = inputs_embeds * self.config.embedding_multiplier
         hidden_states = self.position_encoding.add_to_embeddings(inputs_embeds, position_ids)
         if self.config.type_vocab_size > 0:
             if token_type_ids is None:
