@@ -59,7 +59,11 @@ def plan(preset: Preset, seed: int) -> list[RunSpec]:
             warmup_steps=max(1, preset.extrapolation_steps // 10),
             lr_scheduler_type="cosine",
         )
-        specs.append(RunSpec("extrapolation", encoding, train, tuple(preset.eval_lengths), preset.eval_tokens,
+        # Vaswani et al. (and the fairseq models of Press et al.) scale token embeddings by sqrt(d), so
+        # every encoding here does: identical models but for the positions, in the papers' convention.
+        overrides = {"embedding_multiplier": preset.extrapolation_model["hidden_size"] ** 0.5} \
+            if preset.scale_embeddings else {}
+        specs.append(RunSpec("extrapolation", encoding, train, overrides, tuple(preset.eval_lengths), preset.eval_tokens,
                              labels={"encoding": encoding}))
     for placement in preset.placements:
         for warmup in (True, False):
@@ -81,7 +85,7 @@ def plan(preset: Preset, seed: int) -> list[RunSpec]:
     return specs
 
 
-def init_grad_norms(model_args, data_args, seed: int, batch_size: int) -> list[float]:
+def init_grad_norms(model_args, data_args, seed: int, batch_size: int, config_overrides=None) -> list[float]:
     """Gradient norm of each layer's feed-forward weights for the untrained model (Xiong et al. Fig. 3).
 
     The model is built exactly as ``run_training`` builds it (same seed, same initialisation) and
@@ -92,7 +96,7 @@ def init_grad_norms(model_args, data_args, seed: int, batch_size: int) -> list[f
     from modeling_study.training import build_config, build_model, load_tokenizer
 
     tokenizer = load_tokenizer(model_args.tokenizer_name)
-    config = build_config(model_args, data_args, tokenizer)
+    config = build_config(model_args, data_args, tokenizer, config_overrides)
     set_seed(seed)
     model = build_model(config, model_args, "clm").train()
     lines = corpus_path("validation").read_text(encoding="utf-8").splitlines()
@@ -123,8 +127,9 @@ def measure(spec: RunSpec, work_dir: Path) -> dict:
     result: dict = {}
     if spec.init_grad_norms:
         result["init_grad_norms"] = init_grad_norms(model_args, data_args, training_args.seed,
-                                                    training_args.per_device_train_batch_size)
-    trained = run_training(model_args, data_args, training_args, keep_model=True)
+                                                    training_args.per_device_train_batch_size, spec.config_overrides)
+    trained = run_training(model_args, data_args, training_args, config_overrides=spec.config_overrides or None,
+                           keep_model=True)
     model, tokenizer = trained.pop("model"), trained.pop("tokenizer")
     result["training"] = {key: trained.get(key) for key in TRAINING_KEYS}
     result["status"] = DIVERGED if trained["diverged"] else FINISHED
@@ -143,6 +148,22 @@ def measure(spec: RunSpec, work_dir: Path) -> dict:
                 perplexity[str(length)] = {"status": FINISHED, **scored}
         result["perplexity"] = perplexity
     return result
+
+
+def unigram_loss(preset: Preset) -> float:
+    """Context-free entropy (nats per token) of the validation tokens the perplexities are computed on.
+
+    No model that ignores context can score those tokens better than their own unigram distribution;
+    a trained model near this value has learned nothing from context.
+    """
+    from transformers import AutoTokenizer
+
+    from modeling_study.training.evaluation import _token_ids
+
+    ids = _token_ids(AutoTokenizer.from_pretrained(_tokenizer_name()), None, None)[: preset.eval_tokens]
+    counts = torch.bincount(ids).double()
+    p = counts[counts > 0] / ids.numel()
+    return float(-(p * p.log()).sum())
 
 
 def ambiguity_section(preset: Preset, seed: int) -> dict:

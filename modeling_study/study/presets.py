@@ -23,6 +23,7 @@ class Preset:
     eval_tokens: int = 32768  # the same validation tokens at every length
     extrapolation_steps: int = 300
     extrapolation_lr: float = 2e-3
+    scale_embeddings: bool = True  # token embeddings x sqrt(d) (Vaswani et al., fairseq) for every encoding
     # 2. Norm placement (Xiong et al. 2020): deep, narrow, a high learning rate, with and without warmup.
     placements: tuple[str, ...] = PLACEMENTS
     norm_model: dict = field(default_factory=dict)

@@ -25,6 +25,10 @@ PUBLISHED_EXTRAPOLATION = {
     "learned": "cannot run past L",
 }
 HOLDS, MODERATE = 1.25, 3.0  # perplexity(8L) / perplexity(L) thresholds
+# A model whose loss at L is not this far below the context-free (unigram) entropy of the same tokens
+# has learned no use of context; how its perplexity moves with length says nothing about positions.
+LEARNED_MARGIN = 0.1  # nats per token
+DID_NOT_LEARN = "did not learn (unigram level or worse)"
 
 
 def extrapolation_category(ratio: float) -> str:
@@ -33,8 +37,13 @@ def extrapolation_category(ratio: float) -> str:
     return "degrades moderately" if ratio <= MODERATE else "degrades sharply"
 
 
-def analyse_extrapolation(runs: list[dict], lengths: list[int]) -> dict:
-    """Per encoding: perplexity at each length, the 8L/L ratio, its category and the published one."""
+def analyse_extrapolation(runs: list[dict], lengths: list[int], unigram_loss: float | None = None) -> dict:
+    """Per encoding: perplexity at each length, the 8L/L ratio, its category and the published one.
+
+    ``unigram_loss``: the context-free entropy of the scored tokens (nats); a run whose loss at L is
+    not ``LEARNED_MARGIN`` below it is categorised as not having learned, and its verdict is
+    inconclusive (``agrees`` None) rather than a flat line read as "holds".
+    """
     rows, longest = [], str(lengths[-1])
     for run in runs:
         row = {"encoding": run["name"], "status": run["status"], "perplexity": {}, "ratio": None,
@@ -49,26 +58,37 @@ def analyse_extrapolation(runs: list[dict], lengths: list[int]) -> dict:
             elif base and far and math.isfinite(base) and math.isfinite(far):
                 row["ratio"] = far / base
                 row["category"] = extrapolation_category(row["ratio"])
-        if row["published"] != "-" and row["category"] is not None:
+            row["learned"] = bool(unigram_loss is None or (isinstance(base, float) and math.isfinite(base)
+                                                          and math.log(base) < unigram_loss - LEARNED_MARGIN))
+            if not row["learned"]:
+                row["category"] = DID_NOT_LEARN
+        if row["published"] != "-" and row["category"] not in (None, DID_NOT_LEARN):
             row["agrees"] = row["category"] == row["published"]
         rows.append(row)
     by_name = {row["encoding"]: row for row in rows}
 
     def far(name):
         value = by_name.get(name, {}).get("perplexity", {}).get(int(longest))
-        return value if isinstance(value, float) else None
+        return value if isinstance(value, float) and by_name[name].get("learned") else None
 
-    claims = []
-    if all(far(n) is not None for n in ("sinusoidal", "alibi", "t5")):
-        holds = far("alibi") < far("sinusoidal") and far("t5") < far("sinusoidal")
-        claims.append({"claim": f"ALiBi and T5 bias beat sinusoidal at {longest} tokens (8L)",
-                       "agrees": holds,
-                       "numbers": f"alibi {far('alibi'):.1f}, t5 {far('t5'):.1f}, sinusoidal {far('sinusoidal'):.1f}"})
-    if all(far(n) is not None for n in ("rope", "alibi", "sinusoidal")):
-        between = far("alibi") <= far("rope") <= far("sinusoidal")
-        claims.append({"claim": f"rotary lies between ALiBi and sinusoidal at {longest} tokens",
-                       "agrees": between,
-                       "numbers": f"alibi {far('alibi'):.1f}, rope {far('rope'):.1f}, sinusoidal {far('sinusoidal'):.1f}"})
+    def ppl(name):
+        value = by_name.get(name, {}).get("perplexity", {}).get(int(longest))
+        return f"{value:.1f}" if isinstance(value, float) else "-"
+
+    def claim(text, names, holds):
+        missing = [n for n in names if n not in by_name or by_name[n]["status"] != FINISHED]
+        if missing:
+            return None
+        numbers = ", ".join(f"{n} {ppl(n)}" + ("" if by_name[n].get("learned") else " (did not learn)") for n in names)
+        values = [far(n) for n in names]
+        return {"claim": text, "agrees": None if None in values else bool(holds(*values)), "numbers": numbers}
+
+    claims = [c for c in (
+        claim(f"ALiBi and T5 bias beat sinusoidal at {longest} tokens (8L)", ("alibi", "t5", "sinusoidal"),
+              lambda alibi, t5, sinusoidal: alibi < sinusoidal and t5 < sinusoidal),
+        claim(f"rotary lies between ALiBi and sinusoidal at {longest} tokens", ("alibi", "rope", "sinusoidal"),
+              lambda alibi, rope, sinusoidal: alibi <= rope <= sinusoidal),
+    ) if c is not None]
     return {"rows": rows, "claims": claims}
 
 
@@ -78,7 +98,7 @@ def _eval_loss(run: dict | None) -> float | None:
     return run["training"]["eval_loss"]
 
 
-def analyse_norm_placement(runs: list[dict]) -> dict:
+def analyse_norm_placement(runs: list[dict], unigram_loss: float | None = None) -> dict:
     """Per placement and warmup: losses, divergence; the published claims checked on the numbers."""
     find = {(r["labels"]["placement"], r["labels"]["warmup"]): r for r in runs}
     rows = []
@@ -88,6 +108,8 @@ def analyse_norm_placement(runs: list[dict]) -> dict:
         rows.append({"placement": run["labels"]["placement"], "warmup": run["labels"]["warmup"],
                      "status": run["status"], "final_train_loss": training.get("final_train_loss"),
                      "eval_loss": training.get("eval_loss"), "diverged_step": training.get("diverged_step"),
+                     "learned": None if unigram_loss is None or training.get("eval_loss") is None
+                     else bool(training["eval_loss"] < unigram_loss - LEARNED_MARGIN),
                      "init_grad_norm_first": norms[0] if norms else None,
                      "init_grad_norm_last": norms[-1] if norms else None})
     claims = []
@@ -96,8 +118,10 @@ def analyse_norm_placement(runs: list[dict]) -> dict:
     if post_cold and pre_cold and pre_cold["status"] != FAILED and post_cold["status"] != FAILED:
         post_loss, pre_loss = _eval_loss(post_cold), _eval_loss(pre_cold)
         lags = post_cold["status"] == DIVERGED or (post_loss is not None and pre_loss is not None and post_loss > pre_loss + 0.02)
+        pre_learned = unigram_loss is None or (pre_loss is not None and pre_loss < unigram_loss - LEARNED_MARGIN)
         claims.append({"claim": "without warmup, post-norm lags or diverges while pre-norm trains",
-                       "agrees": bool(lags and pre_cold["status"] == FINISHED),
+                       # a pre-norm run that learned nothing cannot show post-norm lagging behind it
+                       "agrees": bool(lags and pre_cold["status"] == FINISHED) if pre_learned else None,
                        "numbers": f"eval loss post {_fmt(post_loss)} ({post_cold['status']}), pre {_fmt(pre_loss)} ({pre_cold['status']})"})
     if all(r and r["status"] != FAILED for r in (post_cold, pre_cold, post_warm, pre_warm)):
         losses = [_eval_loss(r) for r in (post_cold, post_warm, pre_cold, pre_warm)]
@@ -127,7 +151,7 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def _verdict(agrees) -> str:
-    return {True: "agrees", False: "**disagrees**", None: "-"}[agrees]
+    return {True: "agrees", False: "**disagrees**", None: "inconclusive"}[agrees]
 
 
 def plot_extrapolation(rows: list[dict], lengths: list[int], path: Path) -> None:
@@ -230,13 +254,15 @@ def _meta(preset, seed: int, wall_time: float, runs: list[dict]) -> dict:
     }
 
 
-def write_report(output_dir: Path, preset, seed: int, runs: list[dict], ambiguity: dict, wall_time: float) -> dict:
+def write_report(output_dir: Path, preset, seed: int, runs: list[dict], ambiguity: dict, wall_time: float,
+                 unigram_loss: float | None = None) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     extrapolation_runs = [r for r in runs if r["experiment"] == "extrapolation"]
     norm_runs = [r for r in runs if r["experiment"] == "norm_placement"]
     lengths = preset.eval_lengths
-    extrapolation = analyse_extrapolation(extrapolation_runs, lengths)
-    norm = analyse_norm_placement(norm_runs)
+    extrapolation = analyse_extrapolation(extrapolation_runs, lengths, unigram_loss)
+    extrapolation["unigram_loss"] = unigram_loss
+    norm = analyse_norm_placement(norm_runs, unigram_loss)
     plots = {"extrapolation": "extrapolation.png", "norm_losses": "norm_placement_loss.png",
              "init_grad_norms": "init_grad_norms.png"}
     plot_extrapolation(extrapolation["rows"], lengths, output_dir / plots["extrapolation"])
@@ -282,7 +308,14 @@ def render_markdown(meta, preset, runs, extrapolation, norm, ambiguity, plots) -
             f"{sizes.get('hidden_size')}, pre-RMSNorm, SwiGLU), trained {preset.extrapolation_steps} steps on blocks of "
             f"L = {L} tokens, then scored on the same {preset.eval_tokens} validation tokens cut into non-overlapping "
             f"windows of L, 2L, 4L and 8L (Press et al. 2022, Tables 2-3). Ratio = perplexity at 8L / at L; "
-            f"'holds' <= {HOLDS}, 'degrades moderately' <= {MODERATE}, else 'degrades sharply'.", ""]
+            f"'holds' <= {HOLDS}, 'degrades moderately' <= {MODERATE}, else 'degrades sharply'. "
+            + (f"Token embeddings are multiplied by sqrt({sizes.get('hidden_size')}) in every model (Vaswani et al. "
+               f"3.4, as in the fairseq models of Press et al.). " if preset.scale_embeddings else "")
+            + (f"A model whose loss at L is not {LEARNED_MARGIN} nats below the context-free (unigram) entropy of the "
+               f"same tokens ({extrapolation['unigram_loss']:.3f} nats, perplexity "
+               f"{math.exp(extrapolation['unigram_loss']):.0f}) learned nothing from context: its row reads "
+               f"'{DID_NOT_LEARN}' and its verdict is inconclusive, whatever its curve does."
+               if extrapolation.get("unigram_loss") is not None else ""), ""]
     header = "| encoding | " + " | ".join(f"ppl @ {n}" for n in lengths) + " | 8L / L | this run | published | verdict |"
     out += [header, "|" + "---|" * (len(lengths) + 5)]
     for row in extrapolation["rows"]:
@@ -292,7 +325,7 @@ def render_markdown(meta, preset, runs, extrapolation, norm, ambiguity, plots) -
             cells.append("n/a" if value == NOT_APPLICABLE else _fmt(value, 1))
         status = "" if row["status"] == FINISHED else f" ({row['status']})"
         out.append(f"| {row['encoding']}{status} | " + " | ".join(cells) + f" | {_fmt(row['ratio'], 2)} | "
-                   f"{row['category'] or row['status']} | {row['published']} | {_verdict(row['agrees'])} |")
+                   f"{row['category'] or row['status']} | {row['published']} | {_verdict(row['agrees']) if row['published'] != '-' else '-'} |")
     out += ["", "n/a: learned positions have no row past their table; that is the result, not a crash.", ""]
     for claim in extrapolation["claims"]:
         out.append(f"- {claim['claim']}: {_verdict(claim['agrees'])} ({claim['numbers']}).")
@@ -304,12 +337,13 @@ def render_markdown(meta, preset, runs, extrapolation, norm, ambiguity, plots) -
             f"LayerNorm, RoPE) at learning rate {preset.norm_lr}, {preset.norm_steps} steps, with "
             f"{preset.norm_warmup_steps} warmup steps or none (Xiong et al. 2020). Divergence (NaN/Inf, or a loss "
             f"above 3x its best) stops a run and is reported as a result.", ""]
-    out += ["| placement | warmup | status | final train loss | eval loss | init grad norm, layer 1 | last layer |",
-            "|---|---|---|---|---|---|---|"]
+    out += ["| placement | warmup | status | final train loss | eval loss | learned beyond unigram | "
+            "init grad norm, layer 1 | last layer |", "|---|---|---|---|---|---|---|---|"]
     for row in norm["rows"]:
         status = row["status"] + (f" at step {row['diverged_step']}" if row["status"] == DIVERGED else "")
         out.append(f"| {row['placement']} | {'yes' if row['warmup'] else 'no'} | {status} | "
                    f"{_fmt(row['final_train_loss'])} | {_fmt(row['eval_loss'])} | "
+                   f"{ {True: 'yes', False: 'no', None: '-'}[row['learned']]} | "
                    f"{_fmt(row['init_grad_norm_first'])} | {_fmt(row['init_grad_norm_last'])} |")
     out.append("")
     for claim in norm["claims"]:

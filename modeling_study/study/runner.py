@@ -32,6 +32,7 @@ class RunSpec:
     experiment: str  # "extrapolation" | "norm_placement"
     name: str  # e.g. "rope", "post, no warmup"
     train: dict  # keyword arguments of modeling_study.training.make_arguments (no output_dir)
+    config_overrides: dict = field(default_factory=dict)  # extra StudyConfig fields (run_training's config_overrides)
     eval_lengths: tuple[int, ...] = ()  # perplexity at these lengths after training
     eval_tokens: int = 0  # validation tokens scored at every length
     init_grad_norms: bool = False  # per-layer gradient norm of the untrained model (Xiong et al. Fig. 3)
@@ -116,7 +117,7 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike = 
     Returns the document written to ``results.json``. Ctrl-C stops after the run in progress is
     abandoned; everything finished before it is cached and reused by the next invocation.
     """
-    from .experiments import ambiguity_section, plan
+    from .experiments import ambiguity_section, plan, unigram_loss
     from .report import write_report
 
     if isinstance(preset, str):
@@ -134,4 +135,5 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike = 
         results.append(run_one(spec, cache_dir, force=force))
     bar.close()
     ambiguity = ambiguity_section(preset, seed)
-    return write_report(output_dir, preset, seed, results, ambiguity, wall_time=time.perf_counter() - start)
+    return write_report(output_dir, preset, seed, results, ambiguity, wall_time=time.perf_counter() - start,
+                        unigram_loss=unigram_loss(preset))
