@@ -89,6 +89,15 @@ def eager_attention_forward(
     return output, weights
 
 
+def append_bias_channel(query, key, value, per_head, per_key, scaling: float):
+    """Fold a factored bias ``per_head * per_key`` into one extra channel of q and k (and a zero one of v,
+    as sdpa's fused kernels want equal widths): no ``H x T x S`` tensor, and sdpa stays causal."""
+    batch, heads, length, _ = query.shape
+    query = torch.cat((query, (per_head / scaling).to(query.dtype).expand(batch, heads, length, 1)), dim=-1)
+    key = torch.cat((key, per_key.to(key.dtype).expand(batch, key.shape[1], -1, 1)), dim=-1)
+    return query, key, nn.functional.pad(value, (0, 1))
+
+
 class StudyAttention(nn.Module):
     """Multi-head or grouped-query self-attention; causal or bidirectional (``config.is_causal``).
 
@@ -119,6 +128,7 @@ class StudyAttention(nn.Module):
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_mask: torch.Tensor | None = None,
         past_key_values: Cache | None = None,
+        bias_factors: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
@@ -131,6 +141,8 @@ class StudyAttention(nn.Module):
             query, key = apply_rotary(query, key, *position_embeddings, rotate=self.rotate)
         if past_key_values is not None:  # keys are cached already rotated
             key, value = past_key_values.update(key, value, self.layer_idx)
+        if bias_factors is not None:  # a rank-one bias: q_h . k_j + m_h * p_j as one extra channel
+            query, key, value = append_bias_channel(query, key, value, *bias_factors, self.scaling)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -145,6 +157,8 @@ class StudyAttention(nn.Module):
             scaling=self.scaling,
             **kwargs,
         )
+        if bias_factors is not None:
+            output = output[..., : self.head_dim]  # drop the value's zero channel
         output = self.o_proj(output.reshape(*input_shape, -1).contiguous())
         return output, weights
 
@@ -367,7 +381,13 @@ class StudyModel(StudyPreTrainedModel):
                 )
 
         # Hook 3: the bias, once per forward; an unmaterialised causal mask is only possible without one.
-        bias = self.position_encoding.attention_bias(position_ids, key_positions)
+        # A factored bias (causal ALiBi) is never materialised: it rides as one channel of q and k. Not
+        # while decoding, where the one-row bias costs less than copying the cached keys.
+        bias_factors = None
+        if (query_length > 1 and self.config._attn_implementation == "sdpa"
+                and inputs_embeds.dtype in (torch.float32, torch.float64)):
+            bias_factors = self.position_encoding.attention_bias_factors(position_ids, key_positions)
+        bias = None if bias_factors is not None else self.position_encoding.attention_bias(position_ids, key_positions)
         mask = create_causal_mask(  # dispatches to the bidirectional mask when config.is_causal is False
             config=self.config,
             inputs_embeds=inputs_embeds,
@@ -396,6 +416,7 @@ class StudyModel(StudyPreTrainedModel):
                 attention_mask=mask,
                 position_embeddings=position_embeddings,
                 past_key_values=past_key_values,
+                bias_factors=bias_factors,
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)

@@ -62,6 +62,17 @@ class PositionEncoding(nn.Module):
         """Hook 3, once per forward: a bias ``(B or 1, H, T, S)`` added to the scaled scores, or None."""
         return None
 
+    def attention_bias_factors(
+        self, query_positions: torch.Tensor, key_positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Hook 3 in factored form, or None: ``(per_head (1, H, 1, 1), per_key (B or 1, 1, S, 1))`` whose
+        product equals ``attention_bias`` up to a constant per query row, which softmax ignores.
+
+        A bias of that form never needs its ``H x T x S`` tensor: the model appends one channel to
+        queries and keys instead, and sdpa keeps its causal kernel. None means "use ``attention_bias``".
+        """
+        return None
+
     def init_buffers(self) -> None:
         """Recompute non-persistent buffers (models are built on the meta device in ``from_pretrained``)."""
 
@@ -299,6 +310,19 @@ class ALiBiPositionEncoding(PositionEncoding):
         if not self.is_causal:
             distance = -distance.abs()
         return self.slopes.float()[None, :, None, None] * distance[:, None]  # (B, H, T, S)
+
+    def attention_bias_factors(self, query_positions, key_positions):
+        """Causal ALiBi is rank one up to a row constant: ``m_h (k - q) = m_h k - m_h q``, and softmax
+        drops ``- m_h q``. Bidirectional ALiBi (``-m_h |k - q|``) is not, so it returns None.
+
+        The price is float32 round-off on scores of size ``m_h * S / 2`` instead of ``m_h * |k - q|``
+        (about 1e-4 in the outputs at S = 2048), so the model uses this form in float32/float64 only.
+        Keys are centred on ``S // 2`` to halve that size.
+        """
+        if not self.is_causal:
+            return None
+        centred = (key_positions - key_positions.shape[-1] // 2).float()  # (B or 1, S)
+        return self.slopes.float()[None, :, None, None], centred[:, None, :, None]
 
 
 def t5_relative_position_bucket(
