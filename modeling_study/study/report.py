@@ -154,7 +154,7 @@ def _verdict(agrees) -> str:
     return {True: "agrees", False: "**disagrees**", None: "inconclusive"}[agrees]
 
 
-def plot_extrapolation(rows: list[dict], lengths: list[int], path: Path) -> None:
+def plot_extrapolation(rows: list[dict], lengths: list[int], path: Path, unigram_loss: float | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,7 +167,12 @@ def plot_extrapolation(rows: list[dict], lengths: list[int], path: Path) -> None
             continue
         xs, ys = zip(*points)
         label = row["encoding"] + (" (no positions past L)" if row["category"] == "cannot run past L" else "")
-        ax.plot(xs, ys, marker="o", label=label)
+        learned = row.get("learned", True)
+        ax.plot(xs, ys, marker="o", linestyle="-" if learned else "--",
+                label=label + ("" if learned else " (did not learn)"))
+    if unigram_loss is not None:
+        ax.axhline(math.exp(unigram_loss), color="black", linestyle=":", linewidth=1,
+                   label=f"unigram (no context): {math.exp(unigram_loss):.0f}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(lengths, [str(L) for L in lengths])
@@ -265,7 +270,7 @@ def write_report(output_dir: Path, preset, seed: int, runs: list[dict], ambiguit
     norm = analyse_norm_placement(norm_runs, unigram_loss)
     plots = {"extrapolation": "extrapolation.png", "norm_losses": "norm_placement_loss.png",
              "init_grad_norms": "init_grad_norms.png"}
-    plot_extrapolation(extrapolation["rows"], lengths, output_dir / plots["extrapolation"])
+    plot_extrapolation(extrapolation["rows"], lengths, output_dir / plots["extrapolation"], unigram_loss)
     plot_norm_losses(norm_runs, output_dir / plots["norm_losses"])
     plot_init_grad_norms(norm_runs, output_dir / plots["init_grad_norms"])
     meta = _meta(preset, seed, wall_time, runs)
