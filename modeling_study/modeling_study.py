@@ -313,14 +313,12 @@ class StudyModel(StudyPreTrainedModel):
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference.shape[0] == 0 or reference.shape[1] == 0:
             raise ValueError(f"Empty batch: inputs have shape {tuple(reference.shape)}; pass at least one token.")
-        if input_ids is not None and not torch.compiler.is_compiling():
+        # On CPU the embedding lookup itself raises IndexError (turned into this message in forward), so
+        # only accelerators, where a bad id is a device-side assert, pay a host sync per forward.
+        if input_ids is not None and input_ids.device.type != "cpu" and not torch.compiler.is_compiling():
             low, high = torch.aminmax(input_ids)
-            if ((low < 0) | (high >= self.config.vocab_size)).item():  # one host sync per forward
-                raise ValueError(
-                    f"Token ids must lie in [0, vocab_size={self.config.vocab_size}); got ids from "
-                    f"{int(low)} to {int(high)}. Does the tokenizer match the model? "
-                    f"If it has more tokens, call model.resize_token_embeddings(len(tokenizer))."
-                )
+            if ((low < 0) | (high >= self.config.vocab_size)).item():
+                raise self._token_id_error(input_ids)
         if attention_mask is not None and attention_mask.dim() == 2:
             if attention_mask.shape[0] != reference.shape[0] or attention_mask.shape[1] != kv_length:
                 raise ValueError(
@@ -335,6 +333,14 @@ class StudyModel(StudyPreTrainedModel):
                 f"{self.config.position_encoding!r} encoding has. Shorten the input, or train with an "
                 f"encoding that runs at any length: {', '.join(unbounded)}."
             )
+
+    def _token_id_error(self, input_ids) -> ValueError:
+        low, high = torch.aminmax(input_ids)
+        return ValueError(
+            f"Token ids must lie in [0, vocab_size={self.config.vocab_size}); got ids from "
+            f"{int(low)} to {int(high)}. Does the tokenizer match the model? "
+            f"If it has more tokens, call model.resize_token_embeddings(len(tokenizer))."
+        )
 
     @merge_with_config_defaults
     @capture_outputs
@@ -356,7 +362,10 @@ class StudyModel(StudyPreTrainedModel):
         kv_length = past_seen + query_length
         self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length)
         if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
+            try:
+                inputs_embeds = self.embed_tokens(input_ids)
+            except IndexError:  # CPU: an id outside the table
+                raise self._token_id_error(input_ids) from None
         if use_cache and past_key_values is None:
             past_key_values = DynamicCache(config=self.config)
 
@@ -407,7 +416,9 @@ class StudyModel(StudyPreTrainedModel):
             if token_type_ids is None:
                 token_type_ids = torch.zeros_like(position_ids).expand(hidden_states.shape[0], -1)
             hidden_states = hidden_states + self.token_type_embeddings(token_type_ids)
-        hidden_states = self.embedding_dropout(self.embedding_norm(hidden_states))
+        hidden_states = self.embedding_norm(hidden_states)
+        if self.embedding_dropout.p > 0:  # skip the call when off (it runs once per decoded token)
+            hidden_states = self.embedding_dropout(hidden_states)
         position_embeddings = self.position_encoding.rotary_embeddings(hidden_states, position_ids)
 
         for layer in self.layers:
