@@ -62,7 +62,7 @@ class Plan:
 
 def plan_for(size: str, repeats: int) -> Plan:
     if size == "tiny":
-        return Plan(size, repeats, (64, 128), (64, 128), 4)
+        return Plan(size, repeats, (64,), (32, 64), 4)  # a smoke run: every section, seconds
     return Plan(size, repeats, (512, 2048), (256, 512, 1024, 2048, 4096), 32)
 
 
@@ -188,15 +188,28 @@ def measure_memory_here(spec: dict) -> int:
     return _peak_rss_bytes() - before
 
 
+_shared_worker = None  # --size tiny: one child process answers every measurement (a smoke run, not a figure)
+
+
 def peak_memory(**spec) -> float:
     """Growth of the peak resident set over one training step, in a fresh Python process (MB).
 
     A fresh process (not a fork: a forked child of a process that already ran torch's thread pool
     can deadlock) builds the model and inputs, resets its peak resident set, runs one step and
-    reports how far the peak rose above the resident set before the step.
+    reports how far the peak rose above the resident set before the step. For ``--size tiny`` one
+    child answers all measurements in turn (memory freed by one can hide growth in the next), which
+    keeps the smoke run to seconds; its memory figures are not to be quoted.
     """
     import subprocess
 
+    if spec["size"] == "tiny":
+        global _shared_worker
+        if _shared_worker is None:
+            _shared_worker = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--_memory_worker"],
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        _shared_worker.stdin.write(json.dumps(spec) + "\n")
+        _shared_worker.stdin.flush()
+        return max(0, int(_shared_worker.stdout.readline())) / 2**20
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--_measure_memory", json.dumps(spec)],
                          capture_output=True, text=True, check=True)
     return max(0, int(out.stdout.strip().splitlines()[-1])) / 2**20
@@ -367,9 +380,14 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement, after one warm-up")
     parser.add_argument("--json", help="also write the full results to this JSON file")
     parser.add_argument("--_measure_memory", help=argparse.SUPPRESS)  # internal: one memory measurement
+    parser.add_argument("--_memory_worker", action="store_true", help=argparse.SUPPRESS)  # internal: one per line
     args = parser.parse_args(argv)
     if args._measure_memory:
         print(measure_memory_here(json.loads(args._measure_memory)))
+        return 0
+    if args._memory_worker:
+        for line in sys.stdin:
+            print(measure_memory_here(json.loads(line)), flush=True)
         return 0
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
