@@ -64,9 +64,10 @@ def test_verdicts_are_computed_from_the_numbers(smoke):
         if row["ratio"] is not None:
             from modeling_study.study.report import extrapolation_category
 
-            assert row["category"] == extrapolation_category(row["ratio"])
+            expected = extrapolation_category(row["ratio"]) if row["learned"] else DID_NOT_LEARN
+            assert row["category"] == expected
             if row["published"] != "-":
-                assert row["agrees"] == (row["category"] == row["published"])
+                assert row["agrees"] == ((row["category"] == row["published"]) if row["learned"] else None)
     learned = next(r for r in document["extrapolation"]["rows"] if r["encoding"] == "learned")
     assert list(learned["perplexity"].values())[1:] == [NOT_APPLICABLE] * 3
     if learned["learned"]:  # the smoke models train 8 steps: usually not below unigram, so inconclusive
@@ -75,7 +76,7 @@ def test_verdicts_are_computed_from_the_numbers(smoke):
         assert learned["category"] == DID_NOT_LEARN and learned["agrees"] is None
     assert document["extrapolation"]["unigram_loss"] > 0
     claims = document["norm_placement"]["claims"]
-    assert len(claims) == 3 and all(isinstance(c["agrees"], bool) for c in claims)
+    assert len(claims) == 3 and all(c["agrees"] in (True, False, None) for c in claims)  # None: inconclusive
     verdicts = document["ambiguity"]["verdicts"]
     assert verdicts and all(v["as_expected"] for v in verdicts)
     assert document["ambiguity"]["sources"]["stand_in"] is True  # no Llama weights on this machine

@@ -296,7 +296,8 @@ def render_markdown(meta, preset, runs, extrapolation, norm, ambiguity, plots) -
     L = lengths[0]
     out = [f"# What positional encoding and norm placement change: study report ({meta['preset']} preset)", ""]
     out += [f"Run `{meta['command']}` on {meta['date']}, seed {meta['seed']}, wall time {meta['wall_time_s']} s "
-            f"({meta['runs_from_cache']} of {len(runs)} runs from the cache). "
+            f"({meta['runs_from_cache']} of {len(runs)} runs from the cache; the runs took "
+            f"{sum(r.get('wall_time') or 0 for r in runs):.0f} s when trained). "
             f"Python {meta['versions']['python']}, torch {meta['versions']['torch']}, transformers "
             f"{meta['versions']['transformers']}, modeling-study {meta['versions']['modeling_study']}; "
             f"{meta['hardware']['cpu_count']} CPU cores ({meta['hardware']['processor']}), "
