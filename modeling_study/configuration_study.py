@@ -82,7 +82,7 @@ class StudyConfig(PreTrainedConfig):
     """
 
     model_type = "study"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the name changed in transformers 5.24
 
     vocab_size: int = 4096
     hidden_size: int = 256

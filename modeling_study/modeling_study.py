@@ -35,6 +35,18 @@ from .configuration_study import FFN_ACTIVATIONS, StudyConfig
 from .norms import NORM_PLACEMENTS, build_norm
 from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary
 
+# transformers 5.24 renamed the KV cache argument and output field ``past_key_values`` -> ``cache``
+# (generate() passes ``cache=``, outputs carry ``.cache``). The model takes either name and answers
+# in the name the installed transformers uses, so one checkpoint's code runs on both sides of it.
+CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    """The cache given under either name; both at once is ambiguous."""
+    if cache is not None and past_key_values is not None:
+        raise ValueError("Pass the KV cache once: as `cache` (transformers >= 5.24) or `past_key_values`, not both.")
+    return cache if cache is not None else past_key_values
+
 
 class StudyMLP(nn.Module):
     """Position-wise feed-forward: ``down(act(up(x)))``, or gated ``down(act(gate(x)) * up(x))``."""
@@ -127,7 +139,7 @@ class StudyAttention(nn.Module):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         bias_factors: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -139,8 +151,8 @@ class StudyAttention(nn.Module):
 
         if position_embeddings is not None:
             query, key = apply_rotary(query, key, *position_embeddings, rotate=self.rotate)
-        if past_key_values is not None:  # keys are cached already rotated
-            key, value = past_key_values.update(key, value, self.layer_idx)
+        if cache is not None:  # keys are cached already rotated
+            key, value = cache.update(key, value, self.layer_idx)
         if bias_factors is not None:  # a rank-one bias: q_h . k_j + m_h * p_j as one extra channel
             query, key, value = append_bias_channel(query, key, value, *bias_factors, self.scaling)
 
@@ -201,7 +213,7 @@ class StudyDecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> torch.Tensor:
         def attend(x):
@@ -209,7 +221,7 @@ class StudyDecoderLayer(GradientCheckpointingLayer):
                 x,
                 position_embeddings=position_embeddings,
                 attention_mask=attention_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )[0]
 
@@ -223,7 +235,7 @@ class StudyPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["StudyDecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_sdpa = True
     _supports_flash_attn = False  # ALiBi and T5 need an additive bias, which flash kernels do not take
     _supports_flex_attn = False
@@ -349,15 +361,17 @@ class StudyModel(StudyPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
         use_cache: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
-        past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
+        cache = _one_cache(cache, past_key_values)
+        past_seen = cache.get_seq_length() if cache is not None else 0
         query_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         kv_length = past_seen + query_length
         self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length)
@@ -366,8 +380,8 @@ class StudyModel(StudyPreTrainedModel):
                 inputs_embeds = self.embed_tokens(input_ids)
             except IndexError:  # CPU: an id outside the table
                 raise self._token_id_error(input_ids) from None
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
 
         # Positions of the new tokens and of every key; with a 2D padding mask, count real tokens only
         # (as generate() does), so a left-padded row sees the positions it would see unpadded.
@@ -401,9 +415,9 @@ class StudyModel(StudyPreTrainedModel):
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             position_ids=position_ids,
             allow_is_causal_skip=bias is None,
+            **{CACHE_FIELD: cache},
         )
         if bias is not None:
             mask = add_bias_to_mask(mask, bias, inputs_embeds.dtype)
@@ -426,12 +440,12 @@ class StudyModel(StudyPreTrainedModel):
                 hidden_states,
                 attention_mask=mask,
                 position_embeddings=position_embeddings,
-                past_key_values=past_key_values,
+                cache=cache,
                 bias_factors=bias_factors,
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)
-        return BaseModelOutputWithPast(last_hidden_state=hidden_states, past_key_values=past_key_values)
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_FIELD: cache})
 
 
 class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
@@ -457,18 +471,19 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=_one_cache(cache, past_key_values),
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -482,7 +497,7 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )

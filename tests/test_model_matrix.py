@@ -14,6 +14,7 @@ import torch
 from conftest import ENCODINGS, NORM_TYPES, PLACEMENTS, tiny_config
 
 from modeling_study import StudyForCausalLM, StudyForMaskedLM
+from modeling_study.modeling_study import CACHE_FIELD
 
 GRID = list(itertools.product(ENCODINGS, PLACEMENTS, NORM_TYPES))
 IDS = [f"{e}-{p}-{n}" for e, p, n in GRID]
@@ -79,10 +80,10 @@ def test_cached_decoding_matches_full_forward(encoding, placement, norm):
         full = model(cached).logits
         out = model(cached[:, :4], use_cache=True)  # prefill 4 tokens, then one token at a time
         step_logits = [out.logits]
-        past = out.past_key_values
+        past = getattr(out, CACHE_FIELD)  # `cache` from transformers 5.24 on, `past_key_values` before
         for t in range(4, cached.shape[1]):
-            out = model(cached[:, t : t + 1], past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            out = model(cached[:, t : t + 1], cache=past, use_cache=True)
+            past = getattr(out, CACHE_FIELD)
             step_logits.append(out.logits)
         torch.testing.assert_close(torch.cat(step_logits, dim=1), full, rtol=0, atol=1e-5)
 
@@ -143,3 +144,19 @@ def test_bidirectional_masked_lm(encoding, placement, tmp_path):
         torch.testing.assert_close(reloaded(x, attention_mask=mask).logits, reference, rtol=0, atol=1e-6)
         torch.testing.assert_close(eager(x, attention_mask=mask).logits, reference, rtol=0, atol=1e-5)
         torch.testing.assert_close(reference[1, :8], model(x[1:, :8]).logits[0], rtol=0, atol=1e-5)
+
+
+def test_cache_argument_takes_either_name_and_refuses_both():
+    """transformers 5.24 renamed `past_key_values` to `cache`; scripts written for either name keep working."""
+    model = build(position_encoding="rope")
+    x = tokens(batch=1, length=6)
+    with torch.no_grad():
+        steps = {}
+        for name in ("cache", "past_key_values"):
+            out = model(x[:, :5], use_cache=True)
+            steps[name] = model(x[:, 5:], use_cache=True, **{name: getattr(out, CACHE_FIELD)}).logits
+        assert torch.equal(steps["cache"], steps["past_key_values"])
+        torch.testing.assert_close(steps["cache"], model(x).logits[:, 5:], rtol=0, atol=1e-5)
+        cache = getattr(model(x[:, :5], use_cache=True), CACHE_FIELD)
+        with pytest.raises(ValueError, match="not both"):
+            model(x[:, 5:], cache=cache, past_key_values=cache)

@@ -5,6 +5,7 @@ import torch
 from conftest import ENCODINGS, tiny_config
 
 from modeling_study import POSITION_ENCODINGS, StudyForCausalLM, StudyModel
+from modeling_study.modeling_study import CACHE_FIELD
 
 
 def hidden(model, x, **kwargs):
@@ -65,7 +66,7 @@ def test_learned_positions_refuse_longer_sequences_and_name_the_alternatives():
             assert name in str(error.value)
     with pytest.raises(ValueError, match="max_position_embeddings"):  # reached through the cache, too
         out = model(torch.randint(1, 99, (1, 16)), use_cache=True)
-        model(torch.randint(1, 99, (1, 1)), past_key_values=out.past_key_values, use_cache=True)
+        model(torch.randint(1, 99, (1, 1)), cache=getattr(out, CACHE_FIELD), use_cache=True)
 
 
 @pytest.mark.parametrize("encoding", [e for e in ENCODINGS if e != "learned"])
