@@ -165,3 +165,14 @@ def test_verdicts_on_known_numbers():
 def test_unknown_preset():
     with pytest.raises(ValueError, match=r"preset must be one of \['default', 'full', 'smoke'\]"):
         run_study("huge")
+
+
+def test_run_key_changes_with_the_code_that_decides_the_numbers(monkeypatch):
+    """An edit to the model, training or study code retrains instead of reusing a stale cached run."""
+    from modeling_study.study import runner
+
+    spec = plan(PRESETS["smoke"], seed=42)[0]
+    before = spec.key()
+    assert spec.key() == before  # stable for the same code
+    monkeypatch.setattr(runner, "code_fingerprint", lambda: "edited")
+    assert spec.key() != before

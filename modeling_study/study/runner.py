@@ -1,7 +1,8 @@
 """Plan, run and cache the study's training runs.
 
 Every run is a ``RunSpec``: what to pass to ``make_arguments`` and what to measure afterwards. Its
-key is a hash of the spec and the package, torch and transformers versions; a finished run's
+key is a hash of the spec, the package, torch and transformers versions and the source of the model,
+training and study code (an edit there retrains); a finished run's
 result is written atomically to ``<output_dir>/runs/<key>.json`` the moment it finishes, so a
 restart (after a crash or Ctrl-C) skips it and loses at most the run in progress. Failed runs are
 recorded in the report but not cached, so the next invocation tries them again.
@@ -44,9 +45,20 @@ class RunSpec:
 
         from modeling_study import __version__
 
-        versions = {"modeling_study": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
+        versions = {"modeling_study": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                    "code": code_fingerprint()}
         payload = json.dumps({"spec": asdict(self), "versions": versions}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def code_fingerprint() -> str:
+    """Hash of the sources that decide a run's numbers (model, training, study), so an edit retrains."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*package.glob("*.py"), *package.glob("training/*.py"), *package.glob("study/*.py")]):
+        if path.name not in ("report.py", "plots.py", "ambiguity.py", "convert.py", "model_card.py"):  # not in the numbers
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def write_json_atomic(path: Path, data) -> None:
