@@ -277,3 +277,14 @@ def test_accelerate_two_processes_match_one(text_files, tmp_path):
     assert [loss for _, loss in ddp["loss_history"]] == pytest.approx([loss for _, loss in single["loss_history"]], rel=1e-4)
     assert ddp["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
     assert (tmp_path / "ddp" / "final" / "model.safetensors").is_file()
+
+
+def test_config_overrides_win_over_flag_fields(text_files, tmp_path):
+    """config_overrides may set a field that also has a flag (the study varies tie_word_embeddings so)."""
+    from modeling_study.training import build_config, load_tokenizer
+
+    model_args, data_args, _ = tiny_arguments(tmp_path, text_files)
+    tokenizer = load_tokenizer(model_args.tokenizer_name)
+    assert build_config(model_args, data_args, tokenizer).tie_word_embeddings is True
+    config = build_config(model_args, data_args, tokenizer, {"tie_word_embeddings": False, "embedding_norm": True})
+    assert config.tie_word_embeddings is False and config.embedding_norm is True

@@ -51,15 +51,14 @@ def build_config(model_args: ModelArguments, data_args, tokenizer, config_overri
     else:
         fields = {name: getattr(model_args, name) for name in ModelArguments.CONFIG_FIELDS}
         fields["vocab_size"] = fields["vocab_size"] or len(tokenizer)
-        config = StudyConfig(
-            **fields,
+        fields.update(
             is_causal=causal if model_args.is_causal is None else model_args.is_causal,
             rope_parameters={"rope_type": "default", "rope_theta": model_args.rope_theta},
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            **(config_overrides or {}),
         )
+        config = StudyConfig(**{**fields, **(config_overrides or {})})  # an override wins over a flag's value
     if config.is_causal != causal:
         raise ValueError(
             f"--objective {data_args.objective} needs is_causal={causal} (a {'causal' if causal else 'masked'} LM), "
