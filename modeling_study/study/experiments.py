@@ -5,7 +5,7 @@
    same validation tokens cut into non-overlapping windows of L, 2L, 4L and 8L.
 2. Norm placement (Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture",
    arXiv:2002.04745): post, pre and sandwich norm, each with and without learning-rate warmup, on a
-   deep narrow model at a high learning rate; loss curves, divergence, and the gradient norm of each
+   deep narrow model; loss curves, divergence, and the gradient norm of each
    layer's feed-forward weights at initialisation (their Figure 3).
 3. The positional-ambiguity verdicts of ``modeling_study.ambiguity``.
 """

@@ -24,12 +24,12 @@ class Preset:
     extrapolation_steps: int = 300
     extrapolation_lr: float = 2e-3
     scale_embeddings: bool = True  # token embeddings x sqrt(d) (Vaswani et al., fairseq) for every encoding
-    # 2. Norm placement (Xiong et al. 2020): deep, narrow, a high learning rate, with and without warmup.
+    # 2. Norm placement (Xiong et al. 2020): deep and narrow, with and without learning-rate warmup.
     placements: tuple[str, ...] = PLACEMENTS
     norm_model: dict = field(default_factory=dict)
     norm_steps: int = 300
-    norm_lr: float = 3e-3
-    norm_warmup_steps: int = 60
+    norm_lr: float = 1e-3
+    norm_warmup_steps: int = 150  # half the run: a post-norm stack needs a slow ramp (measured: 60 steps was too short)
     # shared
     batch_size: int = 16
     max_eval_samples: int = 256  # validation blocks for the Trainer's own eval

@@ -210,7 +210,7 @@ def plot_norm_losses(runs: list[dict], path: Path) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend()
     axes[0].set_ylabel("training loss (nats/token)")
-    fig.suptitle("Norm placement: training loss, deep narrow model, high learning rate")
+    fig.suptitle("Norm placement: training loss of a deep narrow model, with and without warmup")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
