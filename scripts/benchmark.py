@@ -308,16 +308,16 @@ def utilisation(size: str, repeats: int) -> dict:
 
 def targets(report: dict) -> list[dict]:
     checks = []
-    for name in ("train_step", "decode"):
+    for name in ("train_step", "decode") if "versus_llama" in report else ():
         ratio = report["versus_llama"][name]["speed_ratio"]
         checks.append({"target": f"study / Llama speed, {name} >= 1.0", "value": ratio, "met": ratio >= 0.98,
                        "note": "within 2% measurement noise counts as met"})
-    longest = report["encoding_costs"].get("2048")
+    longest = report.get("encoding_costs", {}).get("2048")
     if longest:
         for encoding in ("alibi", "t5"):
             ratio = longest[encoding]["train_vs_rope"]
             checks.append({"target": f"{encoding} training step at 2048 <= 1.15x RoPE", "value": ratio, "met": ratio <= 1.15})
-    row = report["scaling"].get("4096")
+    row = report.get("scaling", {}).get("4096")
     if row:
         for encoding in ("alibi", "t5"):
             ratio = row[f"{encoding}_sdpa_peak_mb"] / max(row["sdpa_peak_mb"], 1e-9)
@@ -329,45 +329,58 @@ def print_report(report: dict) -> None:
     meta = report["meta"]
     print(f"\nmodeling-study benchmark, size {meta['size']} ({meta['sizes']}), {meta['cpu_count']} CPU cores, "
           f"torch {meta['torch']}, transformers {meta['transformers']}, {meta['repeats']} repeats, {meta['wall_time_s']:.0f} s\n")
-    print("1. Study (converted) vs transformers' LlamaForCausalLM, sdpa")
-    print(f"   {'':12} {'Llama':>12} {'Study':>12} {'speed ratio':>12}")
-    for name, row in report["versus_llama"].items():
-        if name.startswith("peak"):
-            continue
-        print(f"   {name:12} {row['llama_tokens_per_s']:10.0f}/s {row['study_tokens_per_s']:10.0f}/s {row['speed_ratio']:12.3f}")
-    memory = report["versus_llama"]["peak_memory_train_step_mb"]
-    print(f"   {'peak memory':12} {memory['llama']:10.0f}MB {memory['study']:10.0f}MB")
-    print("\n2. Cost of each position encoding (time relative to none; training step, and decoding)")
-    lengths = list(report["encoding_costs"])
-    print("   " + f"{'encoding':12}" + "".join(f"{'train@' + L:>12}{'decode@' + L:>13}" for L in lengths))
-    for encoding in ENCODINGS:
-        cells = "".join(f"{report['encoding_costs'][L][encoding]['train_vs_none']:12.2f}"
-                        f"{report['encoding_costs'][L][encoding]['decode_vs_none']:13.2f}" for L in lengths)
-        print(f"   {encoding:12}{cells}")
-    print("\n3. Scaling with sequence length (rope; training step, batch 1)")
-    print(f"   {'length':>8} {'sdpa s':>9} {'eager s':>9} {'sdpa MB':>9} {'eager MB':>9} {'alibi MB':>9} {'t5 MB':>9}")
-    for L, row in report["scaling"].items():
-        print(f"   {L:>8} {row['sdpa_train_step_s']:9.3f} {row['eager_train_step_s']:9.3f} {row['sdpa_peak_mb']:9.0f} "
-              f"{row['eager_peak_mb']:9.0f} {row['alibi_sdpa_peak_mb']:9.0f} {row['t5_sdpa_peak_mb']:9.0f}")
-    u = report["utilisation"]
-    print(f"\n4. CPU utilisation: {u['model_flops_per_s'] / 1e9:.1f} GFLOP/s achieved (training step) / "
-          f"{u['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s matmul = {u['utilisation']:.0%}")
+    if "versus_llama" in report:
+        print("1. Study (converted) vs transformers' LlamaForCausalLM, sdpa")
+        print(f"   {'':12} {'Llama':>12} {'Study':>12} {'speed ratio':>12}")
+        for name, row in report["versus_llama"].items():
+            if name.startswith("peak"):
+                continue
+            print(f"   {name:12} {row['llama_tokens_per_s']:10.0f}/s {row['study_tokens_per_s']:10.0f}/s {row['speed_ratio']:12.3f}")
+        memory = report["versus_llama"]["peak_memory_train_step_mb"]
+        print(f"   {'peak memory':12} {memory['llama']:10.0f}MB {memory['study']:10.0f}MB")
+    if "encoding_costs" in report:
+        print("\n2. Cost of each position encoding (time relative to none; training step, and decoding)")
+        lengths = list(report["encoding_costs"])
+        print("   " + f"{'encoding':12}" + "".join(f"{'train@' + L:>12}{'decode@' + L:>13}" for L in lengths))
+        for encoding in ENCODINGS:
+            cells = "".join(f"{report['encoding_costs'][L][encoding]['train_vs_none']:12.2f}"
+                            f"{report['encoding_costs'][L][encoding]['decode_vs_none']:13.2f}" for L in lengths)
+            print(f"   {encoding:12}{cells}")
+    if "scaling" in report:
+        print("\n3. Scaling with sequence length (rope; training step, batch 1)")
+        print(f"   {'length':>8} {'sdpa s':>9} {'eager s':>9} {'sdpa MB':>9} {'eager MB':>9} {'alibi MB':>9} {'t5 MB':>9}")
+        for L, row in report["scaling"].items():
+            print(f"   {L:>8} {row['sdpa_train_step_s']:9.3f} {row['eager_train_step_s']:9.3f} {row['sdpa_peak_mb']:9.0f} "
+                  f"{row['eager_peak_mb']:9.0f} {row['alibi_sdpa_peak_mb']:9.0f} {row['t5_sdpa_peak_mb']:9.0f}")
+    if "utilisation" in report:
+        u = report["utilisation"]
+        print(f"\n4. CPU utilisation: {u['model_flops_per_s'] / 1e9:.1f} GFLOP/s achieved (training step) / "
+              f"{u['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s matmul = {u['utilisation']:.0%}")
     print("\nTargets:")
     for check in report["targets"]:
         print(f"   {'met   ' if check['met'] else 'MISSED'} {check['target']}: {check['value']:.2f}")
 
 
-def run(size: str = "small", repeats: int = 5) -> dict:
+SECTIONS = ("llama", "encodings", "scaling", "utilisation")
+
+
+def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTIONS) -> dict:
     import transformers
 
     start = time.perf_counter()
     plan = plan_for(size, repeats)
-    report = {"versus_llama": versus_llama(size, repeats)}
-    report["encoding_costs"] = encoding_costs(plan)
-    report["scaling"] = scaling(plan)
-    report["utilisation"] = utilisation(size, repeats)
+    report = {}
+    if "llama" in sections:
+        report["versus_llama"] = versus_llama(size, repeats)
+    if "encodings" in sections:
+        report["encoding_costs"] = encoding_costs(plan)
+    if "scaling" in sections:
+        report["scaling"] = scaling(plan)
+    if "utilisation" in sections:
+        report["utilisation"] = utilisation(size, repeats)
     report["targets"] = targets(report)
     report["meta"] = {"size": size, "sizes": SIZES[size], "repeats": repeats, "cpu_count": os.cpu_count(),
+                      "sections": list(sections),
                       "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
                       "torch": torch.__version__, "transformers": transformers.__version__,
                       "wall_time_s": time.perf_counter() - start}
@@ -379,6 +392,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", default="small", choices=sorted(SIZES), help="model size (tiny is a smoke run)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement, after one warm-up")
     parser.add_argument("--json", help="also write the full results to this JSON file")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
     parser.add_argument("--_measure_memory", help=argparse.SUPPRESS)  # internal: one memory measurement
     parser.add_argument("--_memory_worker", action="store_true", help=argparse.SUPPRESS)  # internal: one per line
     args = parser.parse_args(argv)
@@ -391,10 +406,14 @@ def main(argv=None) -> int:
         return 0
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    sections = tuple(name.strip() for name in args.sections.split(",") if name.strip())
+    unknown = [name for name in sections if name not in SECTIONS]
+    if unknown or not sections:
+        parser.error(f"--sections takes a comma-separated subset of {','.join(SECTIONS)}; got {args.sections!r}")
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    report = run(args.size, args.repeats)
+    report = run(args.size, args.repeats, sections)
     print_report(report)
     if args.json:
         with open(args.json, "w") as handle:

@@ -42,7 +42,23 @@ def test_bad_arguments_are_refused(capsys):
     spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
     benchmark = sys.modules["benchmark_script"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
-    for argv, message in ((["--repeats", "0"], "--repeats must be >= 1"), (["--size", "huge"], "invalid choice: 'huge'")):
+    for argv, message in ((["--repeats", "0"], "--repeats must be >= 1"), (["--size", "huge"], "invalid choice: 'huge'"),
+                          (["--sections", "llama,speed"], "--sections takes a comma-separated subset of")):
         with pytest.raises(SystemExit) as exit_info:
             benchmark.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_one_section_only(tmp_path):
+    """--sections runs a subset (e.g. the Llama comparison at medium size, which is slow in full)."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--repeats", "1", "--sections", "llama",
+                          "--json", str(out)], capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "1. Study (converted)" in run.stdout and "2. Cost" not in run.stdout
+    report = json.loads(out.read_text())
+    assert set(report) == {"versus_llama", "targets", "meta"}
+    assert [check["target"] for check in report["targets"]] == ["study / Llama speed, train_step >= 1.0",
+                                                                 "study / Llama speed, decode >= 1.0"]
