@@ -32,6 +32,8 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
+from .learned_bias_attention import can_use as can_use_learned_bias_attention
+from .learned_bias_attention import learned_bias_attention
 from .norms import NORM_PLACEMENTS, build_norm
 from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary
 
@@ -156,19 +158,19 @@ class StudyAttention(nn.Module):
         if bias_factors is not None:  # a rank-one bias: q_h . k_j + m_h * p_j as one extra channel
             query, key, value = append_bias_channel(query, key, value, *bias_factors, self.scaling)
 
-        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        output, weights = attention_interface(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            dropout=self.attention_dropout if self.training else 0.0,
-            scaling=self.scaling,
-            **kwargs,
-        )
+        dropout = self.attention_dropout if self.training else 0.0
+        if self.config._attn_implementation == "sdpa" and can_use_learned_bias_attention(
+            query, attention_mask, dropout, kwargs.get("output_attentions", False)
+        ):  # a learned bias (T5) in training: sdpa would leave its fused kernel for the math path
+            output = learned_bias_attention(query, key, value, attention_mask, self.scaling, self.config.is_causal)
+            weights = None
+        else:
+            attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+                self.config._attn_implementation, eager_attention_forward
+            )
+            output, weights = attention_interface(
+                self, query, key, value, attention_mask, dropout=dropout, scaling=self.scaling, **kwargs
+            )
         if bias_factors is not None:
             output = output[..., : self.head_dim]  # drop the value's zero channel
         output = self.o_proj(output.reshape(*input_shape, -1).contiguous())

@@ -369,7 +369,7 @@ class T5RelativeBias(PositionEncoding):
     def attention_bias(self, query_positions, key_positions):
         relative_position = key_positions[:, None, :] - query_positions[:, :, None]  # (B, T, S), k - q
         buckets = t5_relative_position_bucket(relative_position, self.bidirectional, self.num_buckets, self.max_distance)
-        return self.relative_attention_bias(buckets).permute(0, 3, 1, 2)  # (B, H, T, S)
+        return self.relative_attention_bias(buckets).permute(0, 3, 1, 2).contiguous()  # (B, H, T, S), rows contiguous for the kernels
 
 
 POSITION_ENCODINGS: dict[str, type[PositionEncoding]] = {
