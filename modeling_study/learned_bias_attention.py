@@ -1,97 +1,139 @@
-"""Attention with a *learned* additive bias (T5's relative bias) through PyTorch's fused CPU kernel.
+"""Attention with a learned, bucketed relative bias (T5's) that never materialises its ``H x T x S`` tensor.
 
 ``scaled_dot_product_attention`` leaves its fused kernels for the math path as soon as the mask
-needs a gradient, because those kernels return none for it. The math path materialises the scores
-and saves the ``H x T x S`` probabilities of every layer: measured on 2 CPU cores, a T5 model's
-training step at 2048 tokens took 5.5x RoPE's time and 6.9x its memory at 4096.
+needs a gradient, because those kernels return none for it; the math path then saves the
+``H x T x S`` probabilities of every layer, and the bias itself and its gradient are ``H x T x S``
+tensors too. Measured on 2 CPU cores: a T5 model's training step at 2048 tokens took 5.5x RoPE's
+time, and 6.9x its memory at 4096.
 
-This function keeps the fused flash kernel for the forward pass and for ``dq, dk, dv``, and computes
-the bias gradient itself, a block of queries at a time, from the kernel's saved log-sum-exp:
+Here the bias is a ``table (num_buckets, H)`` looked up by ``bucket(key - query)``, and attention runs a
+block of queries at a time (Dao et al. 2022, FlashAttention, arXiv:2205.14135, for the recomputation):
 
-    P = exp(q k^T * scale + bias - lse)           (recomputed, never stored whole)
-    dbias = P * (dO v^T - rowsum(dO * O))          (the softmax backward; Dao et al. 2022, arXiv:2205.14135)
+* forward, per block: the block's bias rows are built from the table, PyTorch's fused flash kernel
+  attends over the keys the block can see (under a causal mask, none after its last query), and
+  only the output and the log-sum-exp are kept;
+* backward, per block: ``P = exp(q k^T * scale + bias - lse)`` is recomputed, then
+  ``dV += P^T dO``, ``dS = P * (dO V^T - rowsum(dO * O))``, ``dQ = dS K * scale``,
+  ``dK += dS^T Q * scale``, and ``dS`` is summed into the table's gradient by bucket.
 
-For a causal mask, keys after a block's last query are skipped (their probability is zero).
+Peak memory beyond RoPE is one block of scores, not one ``H x T x S`` tensor per layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
-QUERY_BLOCK = 256  # rows of scores recomputed at once in the backward pass
+QUERY_BLOCK = 128  # query rows per block
 
 
-def _flash_forward(query, key, value, bias, scale):
-    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        query, key, value, 0.0, False, attn_mask=bias, scale=scale
-    )
+@dataclass
+class BucketedBias:
+    """A bias ``table[bucket(key_position - query_position), head]``, described, not built.
+
+    ``table``: ``(num_buckets, H)`` (the encoding's learned weights); ``bucket``: maps relative
+    positions ``(B or 1, t, s)`` to bucket ids; positions are ``(B or 1, T)`` and ``(B or 1, S)``.
+    """
+
+    table: torch.Tensor
+    bucket: Callable[[torch.Tensor], torch.Tensor]
+    query_positions: torch.Tensor
+    key_positions: torch.Tensor
+
+    def buckets(self, rows: slice, keys: int) -> torch.Tensor:
+        relative = self.key_positions[:, None, :keys] - self.query_positions[:, rows, None]
+        return self.bucket(relative)  # (B or 1, t, keys)
+
+    def rows(self, table: torch.Tensor, rows: slice, keys: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bias of query rows ``rows`` against the first ``keys`` keys: ``(B or 1, H, t, keys)``, and the buckets."""
+        buckets = self.buckets(rows, keys)
+        return table.to(dtype).t()[:, buckets].transpose(0, 1), buckets  # (H, B, t, keys) gathered: contiguous for B = 1
 
 
-class _LearnedBiasAttention(torch.autograd.Function):
+def _block_bias(bias: BucketedBias, table, mask, rows, keys, dtype):
+    values, buckets = bias.rows(table, rows, keys, dtype)
+    if mask is not None and mask.dtype == torch.bool:  # sdpa's boolean mask (B, 1, T, S): True = attend
+        values = values.masked_fill(~mask[:, :, rows, :keys], torch.finfo(dtype).min)
+    elif mask is not None:  # an additive mask
+        values = values + mask[:, :, rows, :keys].to(dtype)
+    return values.contiguous(), buckets
+
+
+class _BucketedBiasAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, query, key, value, bias, scale: float, causal: bool):
-        output, logsumexp = _flash_forward(query, key, value, bias, scale)
-        ctx.save_for_backward(query, key, value, bias, output, logsumexp)
-        ctx.scale, ctx.causal = scale, causal
+    def forward(ctx, query, key, value, table, bias: BucketedBias, mask, scale: float, causal: bool):
+        length, key_length = query.shape[-2], key.shape[-2]
+        offset = key_length - length  # queries are the last ``length`` positions of the keys
+        output = query.new_empty(query.shape)
+        logsumexp = query.new_empty(query.shape[:-1], dtype=torch.float32 if query.dtype != torch.float64 else query.dtype)
+        for start in range(0, length, QUERY_BLOCK):
+            rows = slice(start, min(start + QUERY_BLOCK, length))
+            keys = rows.stop + offset if causal else key_length
+            block_bias, _ = _block_bias(bias, table, mask, rows, keys, query.dtype)
+            out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                query[:, :, rows], key[:, :, :keys], value[:, :, :keys], 0.0, False, attn_mask=block_bias, scale=scale
+            )
+            output[:, :, rows] = out
+            logsumexp[:, :, rows] = lse
+        ctx.save_for_backward(query, key, value, table, mask, output, logsumexp)
+        ctx.bias, ctx.scale, ctx.causal = bias, scale, causal
         return output
 
     @staticmethod
     def backward(ctx, grad_output):
-        query, key, value, bias, output, logsumexp = ctx.saved_tensors
-        grad_output = grad_output.contiguous()
-        grad_query, grad_key, grad_value = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-            grad_output, query, key, value, output, logsumexp, 0.0, False, attn_mask=bias, scale=ctx.scale
-        )
-        grad_bias = None
-        if ctx.needs_input_grad[3]:
-            grad_bias = _bias_gradient(query, key, value, bias, output, logsumexp, grad_output, ctx.scale, ctx.causal)
-        return grad_query, grad_key, grad_value, grad_bias, None, None
+        query, key, value, table, mask, output, logsumexp = ctx.saved_tensors
+        bias, scale = ctx.bias, ctx.scale
+        work = torch.float64 if query.dtype == torch.float64 else torch.float32
+        length, key_length = query.shape[-2], key.shape[-2]
+        offset = key_length - length
+        grad_query = torch.empty_like(query)
+        grad_key = torch.zeros_like(key, dtype=work)
+        grad_value = torch.zeros_like(value, dtype=work)
+        grad_table = torch.zeros(table.shape[::-1], dtype=work, device=table.device)  # (H, num_buckets)
+        delta = (grad_output.to(work) * output.to(work)).sum(-1, keepdim=True)  # rowsum(dO * O): (B, H, T, 1)
+        q, k, v, g = (t.to(work) for t in (query, key, value, grad_output))
+        for start in range(0, length, QUERY_BLOCK):
+            rows = slice(start, min(start + QUERY_BLOCK, length))
+            keys = rows.stop + offset if ctx.causal else key_length
+            block_bias, buckets = _block_bias(bias, table.detach(), mask, rows, keys, work)
+            probs = torch.matmul(q[:, :, rows], k[:, :, :keys].transpose(-1, -2)).mul_(scale).add_(block_bias)
+            probs = probs.sub_(logsumexp[:, :, rows, None].to(work)).exp_()  # (B, H, t, keys)
+            grad_value[:, :, :keys] += torch.matmul(probs.transpose(-1, -2), g[:, :, rows])
+            grad_scores = torch.matmul(g[:, :, rows], v[:, :, :keys].transpose(-1, -2))
+            grad_scores = probs.mul_(grad_scores.sub_(delta[:, :, rows]))  # dS, reusing the buffer of P
+            grad_query[:, :, rows] = torch.matmul(grad_scores, k[:, :, :keys]).mul_(scale).to(query.dtype)
+            grad_key[:, :, :keys] += torch.matmul(grad_scores.transpose(-1, -2), q[:, :, rows]).mul_(scale)
+            if ctx.needs_input_grad[3]:
+                if buckets.shape[0] == 1:  # positions shared by the batch: sum it first
+                    grad_scores = grad_scores.sum(0, keepdim=True)
+                per_head = grad_scores.transpose(0, 1).reshape(grad_scores.shape[1], -1)  # (H, B*t*keys)
+                grad_table.index_add_(1, buckets.expand(grad_scores.shape[0], -1, -1).reshape(-1), per_head)
+        grad_table = grad_table.t().to(table.dtype) if ctx.needs_input_grad[3] else None
+        return grad_query, grad_key.to(key.dtype), grad_value.to(value.dtype), grad_table, None, None, None, None
 
 
-def _bias_gradient(query, key, value, bias, output, logsumexp, grad_output, scale, causal):
-    """``dL/dbias``, shaped like ``bias`` (summed over the dimensions it broadcasts along)."""
-    length, key_length = query.shape[-2], key.shape[-2]
-    offset = key_length - length  # queries are the last ``length`` positions of the keys
-    delta = (grad_output * output).sum(-1, keepdim=True)  # (B, H, T, 1)
-    work = torch.float64 if query.dtype == torch.float64 else torch.float32  # bf16 inputs: float32 arithmetic
-    grad_bias = torch.empty(bias.shape, dtype=work, device=bias.device)  # every entry is written below
-    for start in range(0, length, QUERY_BLOCK):
-        stop = min(start + QUERY_BLOCK, length)
-        keys = stop + offset if causal else key_length  # later keys have probability 0 under a causal mask
-        rows = slice(start, stop)
-        scores = torch.matmul(query[:, :, rows], key[:, :, :keys].transpose(-1, -2)).to(work) * scale
-        scores += bias[:, :, rows, :keys]
-        probs = torch.exp(scores.sub_(logsumexp[:, :, rows, None].to(work)))
-        grad_probs = torch.matmul(grad_output[:, :, rows], value[:, :, :keys].transpose(-1, -2)).to(work)
-        grad_scores = probs.mul_(grad_probs.sub_(delta[:, :, rows].to(work)))
-        for dim in (0, 1):  # the bias may be shared across the batch or the heads
-            if bias.shape[dim] == 1 and grad_scores.shape[dim] != 1:
-                grad_scores = grad_scores.sum(dim, keepdim=True)
-        grad_bias[:, :, rows, :keys] = grad_scores
-        grad_bias[:, :, rows, keys:] = 0
-    return grad_bias.to(bias.dtype)
-
-
-def learned_bias_attention(query, key, value, bias, scale: float, causal: bool) -> torch.Tensor:
-    """Softmax attention ``(B, H, T, d)`` with an additive ``bias`` (``(B or 1, H or 1, T, S)``) that may
-    require grad; key/value heads are repeated for grouped-query attention. Returns ``(B, T, H, d)``
-    as transformers' attention functions do."""
+def bucketed_bias_attention(query, key, value, bias: BucketedBias, mask, scale: float, causal: bool) -> torch.Tensor:
+    """Softmax attention of ``(B, H, T, d)`` queries with ``bias`` added to the scaled scores and the
+    boolean ``mask`` (``(B, 1, T, S)``, True = attend, or None); key/value heads are repeated for
+    grouped-query attention. Returns ``(B, T, H, d)``, as transformers' attention functions do."""
     groups = query.shape[1] // key.shape[1]
     if groups > 1:
         key = key.repeat_interleave(groups, dim=1)
         value = value.repeat_interleave(groups, dim=1)
-    output = _LearnedBiasAttention.apply(query.contiguous(), key.contiguous(), value.contiguous(), bias, scale, causal)
+    output = _BucketedBiasAttention.apply(
+        query.contiguous(), key.contiguous(), value.contiguous(), bias.table, bias, mask, scale, causal
+    )
     return output.transpose(1, 2).contiguous()
 
 
-def can_use(query, attention_mask, dropout: float, output_attentions: bool) -> bool:
-    """Only where it helps: a mask that needs a gradient, on the CPU, without dropout or weights to return."""
+def can_use(inputs_embeds: torch.Tensor, attn_implementation: str, attention_dropout: float, training: bool) -> bool:
+    """Where it pays: sdpa on the CPU with gradients on (the fused kernels keep inference fast already)."""
     return (
-        attention_mask is not None
-        and attention_mask.requires_grad
+        attn_implementation == "sdpa"
         and torch.is_grad_enabled()
-        and query.device.type == "cpu"
-        and query.dtype in (torch.float32, torch.float64, torch.bfloat16)
-        and dropout == 0.0
-        and not output_attentions
+        and inputs_embeds.device.type == "cpu"
+        and inputs_embeds.dtype in (torch.float32, torch.float64)
+        and (attention_dropout == 0.0 or not training)
     )

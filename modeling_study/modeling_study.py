@@ -32,8 +32,8 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
-from .learned_bias_attention import can_use as can_use_learned_bias_attention
-from .learned_bias_attention import learned_bias_attention
+from .learned_bias_attention import BucketedBias, bucketed_bias_attention
+from .learned_bias_attention import can_use as can_use_bucketed_bias
 from .norms import NORM_PLACEMENTS, build_norm
 from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary
 
@@ -143,6 +143,7 @@ class StudyAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
         bias_factors: tuple[torch.Tensor, torch.Tensor] | None = None,
+        bucketed_bias: BucketedBias | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
@@ -159,10 +160,9 @@ class StudyAttention(nn.Module):
             query, key, value = append_bias_channel(query, key, value, *bias_factors, self.scaling)
 
         dropout = self.attention_dropout if self.training else 0.0
-        if self.config._attn_implementation == "sdpa" and can_use_learned_bias_attention(
-            query, attention_mask, dropout, kwargs.get("output_attentions", False)
-        ):  # a learned bias (T5) in training: sdpa would leave its fused kernel for the math path
-            output = learned_bias_attention(query, key, value, attention_mask, self.scaling, self.config.is_causal)
+        if bucketed_bias is not None:  # a learned bucketed bias (T5), built a block of rows at a time
+            causal = self.config.is_causal
+            output = bucketed_bias_attention(query, key, value, bucketed_bias, attention_mask, self.scaling, causal)
             weights = None
         else:
             attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
@@ -412,13 +412,21 @@ class StudyModel(StudyPreTrainedModel):
         if (query_length > 1 and self.config._attn_implementation == "sdpa"
                 and inputs_embeds.dtype in (torch.float32, torch.float64)):
             bias_factors = self.position_encoding.attention_bias_factors(position_ids, key_positions)
-        bias = None if bias_factors is not None else self.position_encoding.attention_bias(position_ids, key_positions)
+        # A bucketed learned bias (T5) in training is built a block of rows at a time inside attention,
+        # where sdpa would fall back to its math path for a mask that needs a gradient.
+        bucketed_bias = None
+        if bias_factors is None and query_length > 1 and can_use_bucketed_bias(
+                inputs_embeds, self.config._attn_implementation, self.config.attention_dropout, self.training):
+            bucketed_bias = self.position_encoding.attention_bias_buckets(position_ids, key_positions)
+        bias = None
+        if bias_factors is None and bucketed_bias is None:
+            bias = self.position_encoding.attention_bias(position_ids, key_positions)
         mask = create_causal_mask(  # dispatches to the bidirectional mask when config.is_causal is False
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            allow_is_causal_skip=bias is None,
+            allow_is_causal_skip=bias is None and bucketed_bias is None,
             **{CACHE_FIELD: cache},
         )
         if bias is not None:
@@ -444,6 +452,7 @@ class StudyModel(StudyPreTrainedModel):
                 position_embeddings=position_embeddings,
                 cache=cache,
                 bias_factors=bias_factors,
+                bucketed_bias=bucketed_bias,
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
 from transformers import initialization as init
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
+
+from .learned_bias_attention import BucketedBias
 
 
 class PositionEncoding(nn.Module):
@@ -71,6 +74,12 @@ class PositionEncoding(nn.Module):
         A bias of that form never needs its ``H x T x S`` tensor: the model appends one channel to
         queries and keys instead, and sdpa keeps its causal kernel. None means "use ``attention_bias``".
         """
+        return None
+
+    def attention_bias_buckets(self, query_positions: torch.Tensor, key_positions: torch.Tensor) -> BucketedBias | None:
+        """Hook 3 as a lookup, or None: ``attention_bias`` described as ``table[bucket(key - query)]``, so
+        attention can build it a block of rows at a time (``learned_bias_attention.py``) and never hold
+        its ``H x T x S`` tensor or that tensor's gradient. None means "use ``attention_bias``"."""
         return None
 
     def init_buffers(self) -> None:
@@ -370,6 +379,11 @@ class T5RelativeBias(PositionEncoding):
         relative_position = key_positions[:, None, :] - query_positions[:, :, None]  # (B, T, S), k - q
         buckets = t5_relative_position_bucket(relative_position, self.bidirectional, self.num_buckets, self.max_distance)
         return self.relative_attention_bias(buckets).permute(0, 3, 1, 2).contiguous()  # (B, H, T, S), rows contiguous for the kernels
+
+    def attention_bias_buckets(self, query_positions, key_positions):
+        bucket = partial(t5_relative_position_bucket, bidirectional=self.bidirectional, num_buckets=self.num_buckets,
+                         max_distance=self.max_distance)
+        return BucketedBias(self.relative_attention_bias.weight, bucket, query_positions, key_positions)
 
 
 POSITION_ENCODINGS: dict[str, type[PositionEncoding]] = {
