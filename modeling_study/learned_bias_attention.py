@@ -129,10 +129,9 @@ def bucketed_bias_attention(query, key, value, bias: BucketedBias, mask, scale: 
 
 
 def can_use(inputs_embeds: torch.Tensor, attn_implementation: str, attention_dropout: float, training: bool) -> bool:
-    """Where it pays: sdpa on the CPU with gradients on (the fused kernels keep inference fast already)."""
+    """sdpa on the CPU (where the flash kernel is called directly), for a training step or a prefill."""
     return (
         attn_implementation == "sdpa"
-        and torch.is_grad_enabled()
         and inputs_embeds.device.type == "cpu"
         and inputs_embeds.dtype in (torch.float32, torch.float64)
         and (attention_dropout == 0.0 or not training)

@@ -412,8 +412,9 @@ class StudyModel(StudyPreTrainedModel):
         if (query_length > 1 and self.config._attn_implementation == "sdpa"
                 and inputs_embeds.dtype in (torch.float32, torch.float64)):
             bias_factors = self.position_encoding.attention_bias_factors(position_ids, key_positions)
-        # A bucketed learned bias (T5) in training is built a block of rows at a time inside attention,
-        # where sdpa would fall back to its math path for a mask that needs a gradient.
+        # A bucketed learned bias (T5) is built a block of rows at a time inside attention (training or
+        # prefill): sdpa would fall back to its math path for a mask that needs a gradient, and a whole
+        # H x T x S bias costs memory and the causal skip. A decoded token's one row is built whole.
         bucketed_bias = None
         if bias_factors is None and query_length > 1 and can_use_bucketed_bias(
                 inputs_embeds, self.config._attn_implementation, self.config.attention_dropout, self.training):

@@ -141,11 +141,12 @@ def test_t5_bias_is_shared_by_all_layers_and_computed_once():
         layer.register_forward_pre_hook(
             lambda m, args, kwargs: seen.append((kwargs["attention_mask"], kwargs.get("bucketed_bias"))), with_kwargs=True
         )
-    with torch.no_grad():  # inference: the bias is built whole, once
-        model(torch.randint(1, 99, (1, 6)))
+    model.config._attn_implementation = "eager"  # eager: the bias is built whole, once
+    model(torch.randint(1, 99, (1, 6)))
     assert len(calls) == 1
     assert len(seen) == 2 and seen[0][0] is seen[1][0] and seen[0][1] is None
-    # with gradients (training), one described bias shared by all layers, built block by block inside them
+    # sdpa: one described bias shared by all layers, built block by block inside them
+    model.config._attn_implementation = "sdpa"
     calls.clear(), seen.clear()
     model(torch.randint(1, 99, (1, 6)))
     assert calls == [] and len(seen) == 2 and seen[0][1] is not None and seen[0][1] is seen[1][1]

@@ -6,8 +6,9 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from modeling_study import StudyForCausalLM, StudyForMaskedLM, StudyModel
+from modeling_study import StudyForCausalLM, StudyForMaskedLM
 from modeling_study import learned_bias_attention as lba
+from modeling_study.modeling_study import CACHE_FIELD
 from modeling_study.position_encodings import t5_relative_position_bucket
 
 
@@ -107,10 +108,19 @@ def test_t5_model_in_training_matches_eager(cls, causal, padded, monkeypatch):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_not_used_without_gradients(monkeypatch):
+def test_prefill_uses_it_and_decoding_builds_one_row(monkeypatch):
+    """Inference too: the prompt goes block by block (same logits as eager), each decoded token's bias
+    row is built whole (cheap), and cached decoding equals the full forward."""
     config = tiny_config(position_encoding="t5")
-    model = StudyModel(config).eval()
+    model = StudyForCausalLM(config).eval()
+    eager = copy.deepcopy(model)
+    eager.set_attn_implementation("eager")
+    ids = torch.randint(1, config.vocab_size, (2, 20))
     calls = count_calls(monkeypatch)
     with torch.no_grad():
-        model(torch.randint(1, config.vocab_size, (1, 12)))
-    assert calls == []
+        out = model(ids[:, :19], use_cache=True)
+        assert len(calls) == config.num_hidden_layers
+        torch.testing.assert_close(out.logits, eager(ids[:, :19]).logits, rtol=1e-5, atol=1e-5)
+        step = model(ids[:, 19:], cache=getattr(out, CACHE_FIELD), use_cache=True)
+        assert len(calls) == config.num_hidden_layers  # not for the one decoded token
+        torch.testing.assert_close(step.logits[:, -1], model(ids).logits[:, -1], rtol=1e-5, atol=1e-5)
