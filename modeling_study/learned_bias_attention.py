@@ -9,12 +9,13 @@ time, and 6.9x its memory at 4096.
 Here the bias is a ``table (num_buckets, H)`` looked up by ``bucket(key - query)``, and attention runs a
 block of queries at a time (Dao et al. 2022, FlashAttention, arXiv:2205.14135, for the recomputation):
 
-* forward, per block: the block's bias rows are built from the table, PyTorch's fused flash kernel
+* once per forward: the bucket of every distance that occurs (T + S values, not T x S);
+* forward, per block: the block's bias rows are gathered by distance, PyTorch's fused flash kernel
   attends over the keys the block can see (under a causal mask, none after its last query), and
   only the output and the log-sum-exp are kept;
 * backward, per block: ``P = exp(q k^T * scale + bias - lse)`` is recomputed, then
   ``dV += P^T dO``, ``dS = P * (dO V^T - rowsum(dO * O))``, ``dQ = dS K * scale``,
-  ``dK += dS^T Q * scale``, and ``dS`` is summed into the table's gradient by bucket.
+  ``dK += dS^T Q * scale``, and ``dS`` is summed by distance (then by bucket) into the table's gradient.
 
 Peak memory beyond RoPE is one block of scores, not one ``H x T x S`` tensor per layer.
 """
@@ -22,7 +23,7 @@ Peak memory beyond RoPE is one block of scores, not one ``H x T x S`` tensor per
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -41,24 +42,42 @@ class BucketedBias:
     bucket: Callable[[torch.Tensor], torch.Tensor]
     query_positions: torch.Tensor
     key_positions: torch.Tensor
+    _lookup: tuple[int, torch.Tensor] | None = field(default=None, init=False, repr=False)
+
+    def distances(self) -> tuple[int, torch.Tensor]:
+        """``(low, buckets)``: the bucket of every distance ``low, low + 1, ...`` that occurs (T + S values),
+        computed once per forward and shared by all blocks and layers."""
+        if self._lookup is None:
+            low = int(self.key_positions.min() - self.query_positions.max())
+            high = int(self.key_positions.max() - self.query_positions.min())
+            distances = torch.arange(low, high + 1, device=self.key_positions.device)
+            self._lookup = (low, self.bucket(distances))
+        return self._lookup
+
+    def distance_index(self, rows: slice, keys: int) -> torch.Tensor:
+        """``(B or 1, t, keys)``: for query rows ``rows`` and the first ``keys`` keys, the index of their
+        distance in ``distances()``."""
+        low, _ = self.distances()
+        return self.key_positions[:, None, :keys] - self.query_positions[:, rows, None] - low
 
     def buckets(self, rows: slice, keys: int) -> torch.Tensor:
-        relative = self.key_positions[:, None, :keys] - self.query_positions[:, rows, None]
-        return self.bucket(relative)  # (B or 1, t, keys)
+        """Bucket ids ``(B or 1, t, keys)``."""
+        return self.distances()[1][self.distance_index(rows, keys)]
 
-    def rows(self, table: torch.Tensor, rows: slice, keys: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """The bias of query rows ``rows`` against the first ``keys`` keys: ``(B or 1, H, t, keys)``, and the buckets."""
-        buckets = self.buckets(rows, keys)
-        return table.to(dtype).t()[:, buckets].transpose(0, 1), buckets  # (H, B, t, keys) gathered: contiguous for B = 1
+    def per_distance(self, table: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``(H, number of distances)``: the bias of each distance that occurs."""
+        return table.to(dtype).t()[:, self.distances()[1]]
 
 
-def _block_bias(bias: BucketedBias, table, mask, rows, keys, dtype):
-    values, buckets = bias.rows(table, rows, keys, dtype)
+def _block_bias(bias: BucketedBias, per_distance, mask, rows, keys, dtype):
+    """The bias of a block of query rows, ``(B or 1, H, t, keys)``, masked; and its distance indices."""
+    index = bias.distance_index(rows, keys)
+    values = per_distance.index_select(1, index.reshape(-1)).view(per_distance.shape[0], *index.shape).transpose(0, 1)
     if mask is not None and mask.dtype == torch.bool:  # sdpa's boolean mask (B, 1, T, S): True = attend
         values = values.masked_fill(~mask[:, :, rows, :keys], torch.finfo(dtype).min)
     elif mask is not None:  # an additive mask
         values = values + mask[:, :, rows, :keys].to(dtype)
-    return values.contiguous(), buckets
+    return values.contiguous(), index
 
 
 class _BucketedBiasAttention(torch.autograd.Function):
@@ -68,10 +87,11 @@ class _BucketedBiasAttention(torch.autograd.Function):
         offset = key_length - length  # queries are the last ``length`` positions of the keys
         output = query.new_empty(query.shape)
         logsumexp = query.new_empty(query.shape[:-1], dtype=torch.float32 if query.dtype != torch.float64 else query.dtype)
+        per_distance = bias.per_distance(table, query.dtype)
         for start in range(0, length, QUERY_BLOCK):
             rows = slice(start, min(start + QUERY_BLOCK, length))
             keys = rows.stop + offset if causal else key_length
-            block_bias, _ = _block_bias(bias, table, mask, rows, keys, query.dtype)
+            block_bias, _ = _block_bias(bias, per_distance, mask, rows, keys, query.dtype)
             out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
                 query[:, :, rows], key[:, :, :keys], value[:, :, :keys], 0.0, False, attn_mask=block_bias, scale=scale
             )
@@ -91,13 +111,14 @@ class _BucketedBiasAttention(torch.autograd.Function):
         grad_query = torch.empty_like(query)
         grad_key = torch.zeros_like(key, dtype=work)
         grad_value = torch.zeros_like(value, dtype=work)
-        grad_table = torch.zeros(table.shape[::-1], dtype=work, device=table.device)  # (H, num_buckets)
+        per_distance = bias.per_distance(table.detach(), work)
+        grad_per_distance = torch.zeros_like(per_distance)  # (H, number of distances)
         delta = (grad_output.to(work) * output.to(work)).sum(-1, keepdim=True)  # rowsum(dO * O): (B, H, T, 1)
         q, k, v, g = (t.to(work) for t in (query, key, value, grad_output))
         for start in range(0, length, QUERY_BLOCK):
             rows = slice(start, min(start + QUERY_BLOCK, length))
             keys = rows.stop + offset if ctx.causal else key_length
-            block_bias, buckets = _block_bias(bias, table.detach(), mask, rows, keys, work)
+            block_bias, index = _block_bias(bias, per_distance, mask, rows, keys, work)
             probs = torch.matmul(q[:, :, rows], k[:, :, :keys].transpose(-1, -2)).mul_(scale).add_(block_bias)
             probs = probs.sub_(logsumexp[:, :, rows, None].to(work)).exp_()  # (B, H, t, keys)
             grad_value[:, :, :keys] += torch.matmul(probs.transpose(-1, -2), g[:, :, rows])
@@ -106,11 +127,14 @@ class _BucketedBiasAttention(torch.autograd.Function):
             grad_query[:, :, rows] = torch.matmul(grad_scores, k[:, :, :keys]).mul_(scale).to(query.dtype)
             grad_key[:, :, :keys] += torch.matmul(grad_scores.transpose(-1, -2), q[:, :, rows]).mul_(scale)
             if ctx.needs_input_grad[3]:
-                if buckets.shape[0] == 1:  # positions shared by the batch: sum it first
+                if index.shape[0] == 1:  # positions shared by the batch: sum it first
                     grad_scores = grad_scores.sum(0, keepdim=True)
                 per_head = grad_scores.transpose(0, 1).reshape(grad_scores.shape[1], -1)  # (H, B*t*keys)
-                grad_table.index_add_(1, buckets.expand(grad_scores.shape[0], -1, -1).reshape(-1), per_head)
-        grad_table = grad_table.t().to(table.dtype) if ctx.needs_input_grad[3] else None
+                grad_per_distance.index_add_(1, index.expand(grad_scores.shape[0], -1, -1).reshape(-1), per_head)
+        grad_table = None
+        if ctx.needs_input_grad[3]:  # distances -> their buckets
+            grad_table = torch.zeros(table.shape[::-1], dtype=work, device=table.device)
+            grad_table = grad_table.index_add_(1, bias.distances()[1], grad_per_distance).t().to(table.dtype)
         return grad_query, grad_key.to(key.dtype), grad_value.to(value.dtype), grad_table, None, None, None, None
 
 
