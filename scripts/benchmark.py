@@ -124,7 +124,7 @@ def prefill_fn(model, batch: int, seq: int):
 
 
 def decode_fn(model, batch: int, prompt: int, new_tokens: int):
-    """Greedy generation with the KV cache; the prompt is short so decoding dominates."""
+    """Greedy generation with the KV cache after a prompt of ``prompt`` tokens (its prefill is included)."""
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt))
     model.eval()
 
