@@ -69,6 +69,19 @@ class BucketedBias:
         return table.to(dtype).t()[:, self.distances()[1]]
 
 
+def _blocks(length: int, key_length: int, causal: bool):
+    """``(rows, keys)`` per block: a slice of query rows and how many keys they see (queries are the last
+    ``length`` of the ``key_length`` positions; under a causal mask no key after a block's last query)."""
+    for start in range(0, length, QUERY_BLOCK):
+        rows = slice(start, min(start + QUERY_BLOCK, length))
+        yield rows, (rows.stop + key_length - length if causal else key_length)
+
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays; anything else is computed in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _block_bias(bias: BucketedBias, per_distance, mask, rows, keys, dtype):
     """The bias of a block of query rows, ``(B or 1, H, t, keys)``, masked; and its distance indices."""
     index = bias.distance_index(rows, keys)
@@ -83,14 +96,10 @@ def _block_bias(bias: BucketedBias, per_distance, mask, rows, keys, dtype):
 class _BucketedBiasAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, key, value, table, bias: BucketedBias, mask, scale: float, causal: bool):
-        length, key_length = query.shape[-2], key.shape[-2]
-        offset = key_length - length  # queries are the last ``length`` positions of the keys
         output = query.new_empty(query.shape)
-        logsumexp = query.new_empty(query.shape[:-1], dtype=torch.float32 if query.dtype != torch.float64 else query.dtype)
+        logsumexp = query.new_empty(query.shape[:-1], dtype=_work_dtype(query.dtype))
         per_distance = bias.per_distance(table, query.dtype)
-        for start in range(0, length, QUERY_BLOCK):
-            rows = slice(start, min(start + QUERY_BLOCK, length))
-            keys = rows.stop + offset if causal else key_length
+        for rows, keys in _blocks(query.shape[-2], key.shape[-2], causal):
             block_bias, _ = _block_bias(bias, per_distance, mask, rows, keys, query.dtype)
             out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
                 query[:, :, rows], key[:, :, :keys], value[:, :, :keys], 0.0, False, attn_mask=block_bias, scale=scale
@@ -105,9 +114,7 @@ class _BucketedBiasAttention(torch.autograd.Function):
     def backward(ctx, grad_output):
         query, key, value, table, mask, output, logsumexp = ctx.saved_tensors
         bias, scale = ctx.bias, ctx.scale
-        work = torch.float64 if query.dtype == torch.float64 else torch.float32
-        length, key_length = query.shape[-2], key.shape[-2]
-        offset = key_length - length
+        work = _work_dtype(query.dtype)
         grad_query = torch.empty_like(query)
         grad_key = torch.zeros_like(key, dtype=work)
         grad_value = torch.zeros_like(value, dtype=work)
@@ -115,9 +122,7 @@ class _BucketedBiasAttention(torch.autograd.Function):
         grad_per_distance = torch.zeros_like(per_distance)  # (H, number of distances)
         delta = (grad_output.to(work) * output.to(work)).sum(-1, keepdim=True)  # rowsum(dO * O): (B, H, T, 1)
         q, k, v, g = (t.to(work) for t in (query, key, value, grad_output))
-        for start in range(0, length, QUERY_BLOCK):
-            rows = slice(start, min(start + QUERY_BLOCK, length))
-            keys = rows.stop + offset if ctx.causal else key_length
+        for rows, keys in _blocks(query.shape[-2], key.shape[-2], ctx.causal):
             block_bias, index = _block_bias(bias, per_distance, mask, rows, keys, work)
             probs = torch.matmul(q[:, :, rows], k[:, :, :keys].transpose(-1, -2)).mul_(scale).add_(block_bias)
             probs = probs.sub_(logsumexp[:, :, rows, None].to(work)).exp_()  # (B, H, t, keys)

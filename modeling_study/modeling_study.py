@@ -161,8 +161,9 @@ class StudyAttention(nn.Module):
 
         dropout = self.attention_dropout if self.training else 0.0
         if bucketed_bias is not None:  # a learned bucketed bias (T5), built a block of rows at a time
-            causal = self.config.is_causal
-            output = bucketed_bias_attention(query, key, value, bucketed_bias, attention_mask, self.scaling, causal)
+            output = bucketed_bias_attention(
+                query, key, value, bucketed_bias, attention_mask, self.scaling, self.config.is_causal
+            )
             weights = None
         else:
             attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
@@ -495,7 +496,8 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=_one_cache(cache, past_key_values),
+            cache=cache,
+            past_key_values=past_key_values,  # either name; StudyModel takes the one given
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,

@@ -376,8 +376,7 @@ class T5RelativeBias(PositionEncoding):
         self.relative_attention_bias = nn.Embedding(config.t5_num_buckets, config.num_attention_heads)
 
     def attention_bias(self, query_positions, key_positions):
-        relative_position = key_positions[:, None, :] - query_positions[:, :, None]  # (B, T, S), k - q
-        buckets = t5_relative_position_bucket(relative_position, self.bidirectional, self.num_buckets, self.max_distance)
+        buckets = self.attention_bias_buckets(query_positions, key_positions).buckets(slice(None), key_positions.shape[-1])
         return self.relative_attention_bias(buckets).permute(0, 3, 1, 2).contiguous()  # (B, H, T, S), rows contiguous for the kernels
 
     def attention_bias_buckets(self, query_positions, key_positions):
