@@ -79,6 +79,9 @@ class StudyConfig(PreTrainedConfig):
         tie_word_embeddings: share the input embedding with the output head.
         hidden_dropout, attention_dropout, embedding_dropout: dropout probabilities.
         initializer_range: std of the normal initialisation.
+        embedding_initializer_range: std of the token embedding's initialisation; None = initializer_range.
+            fairseq's Transformer uses hidden_size ** -0.5 with embedding_multiplier sqrt(hidden_size), so
+            scaled tokens have RMS 1, on the scale of sinusoids (RMS 0.71), instead of 0.02 * sqrt(d).
     """
 
     model_type = "study"
@@ -113,6 +116,7 @@ class StudyConfig(PreTrainedConfig):
     embedding_dropout: float = 0.0
     norm_eps: float = 1e-6
     initializer_range: float = 0.02
+    embedding_initializer_range: float | None = None
     use_cache: bool = True
     pad_token_id: int | None = None
     bos_token_id: int | None = None
@@ -161,6 +165,12 @@ class StudyConfig(PreTrainedConfig):
         if isinstance(self.embedding_multiplier, bool) or not isinstance(self.embedding_multiplier, (int, float)) \
                 or not self.embedding_multiplier > 0:
             raise ValueError(f"StudyConfig.embedding_multiplier must be a positive number, got {self.embedding_multiplier!r}.")
+        if self.embedding_initializer_range is not None and (
+                isinstance(self.embedding_initializer_range, bool)
+                or not isinstance(self.embedding_initializer_range, (int, float))
+                or not self.embedding_initializer_range > 0):
+            raise ValueError("StudyConfig.embedding_initializer_range must be a positive number or None (= "
+                             f"initializer_range), got {self.embedding_initializer_range!r}.")
         for name in ("hidden_dropout", "attention_dropout", "embedding_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:

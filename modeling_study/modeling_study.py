@@ -281,6 +281,11 @@ class StudyPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)  # normal(0, initializer_range) for linears/embeddings, ones/zeros for norms
         if isinstance(module, PositionEncoding):
             module.init_buffers()  # built on the meta device by from_pretrained: recompute, don't trust
+        std = self.config.embedding_initializer_range
+        if std is not None and module is self.get_input_embeddings():
+            nn.init.normal_(module.weight, mean=0.0, std=std)  # fairseq: d^-0.5, so sqrt(d)-scaled tokens have RMS 1
+            if module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
 
 
 def add_bias_to_mask(mask: torch.Tensor | None, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
