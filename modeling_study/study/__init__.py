@@ -1,12 +1,15 @@
-"""The study: train variants that differ in one choice and report what that choice changes.
+"""The study: train variants that differ in one choice, over several seeds, and report what that
+choice changes with the spread the seeds allow.
 
-``run_study(preset, output_dir)`` plans the runs of a preset (``presets.py``), trains each with the
-package's own Trainer pipeline (``modeling_study.training.run_training``), caches every finished run
-under a hash of its spec (``runner.py``), measures what the papers measured (``experiments.py``)
-and writes ``report.md``, ``results.json`` and plots (``report.py``).
+``run_study(preset, output_dir, seeds=...)`` plans the (condition, seed) runs of a preset
+(``presets.py``), trains each with the package's own Trainer pipeline, caches every finished run on
+its own under a hash of its spec (``runner.py``), measures what the papers measured
+(``experiments.py``, ``lm.py``, ``tasks.py``), holds the models against n-gram baselines
+(``ngram.py``), turns per-seed numbers into verdicts (``stats.py``, ``analysis.py``) and writes
+``report.md``, ``results.json`` and plots (``report.py``, ``plots.py``).
 """
 
 from .presets import PRESETS, Preset
-from .runner import RunSpec, run_study
+from .runner import RunSpec, default_output_dir, parse_seeds, run_study
 
-__all__ = ["PRESETS", "Preset", "RunSpec", "run_study"]
+__all__ = ["PRESETS", "Preset", "RunSpec", "default_output_dir", "parse_seeds", "run_study"]

@@ -1,26 +1,31 @@
 """The measurements: what each run trains, and what is measured on it.
 
-1. Length extrapolation (Press et al. 2022, "Train Short, Test Long", arXiv:2108.12409, Tables 2-3):
-   causal LMs identical except ``position_encoding``, trained on blocks of L tokens, scored on the
-   same validation tokens cut into non-overlapping windows of L, 2L, 4L and 8L.
-2. Norm placement (Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture",
-   arXiv:2002.04745): post, pre and sandwich norm, each with and without learning-rate warmup, on a
-   deep narrow model; loss curves, divergence, and the gradient norm of each
-   layer's feed-forward weights at initialisation (their Figure 3).
-3. The positional-ambiguity verdicts of ``modeling_study.ambiguity``.
+Every run is one (condition, seed) pair, planned here and cached by the runner on its own:
+
+1. ``lm``: causal LMs identical but for ``position_encoding`` (Press et al. 2022, arXiv:2108.12409),
+   trained on blocks of L tokens, then scored on the same target tokens at every context length
+   k = 1 .. 8L - 1 and by position in windows of 8L (``modeling_study.study.lm``).
+2. ``ablation``: the rope LM with one other choice of the notes changed (norm type, feed-forward
+   activation, label smoothing, learning-rate schedule); the rope run of 1 is the baseline.
+3. ``norm_grid``: post, pre and sandwich norm (Xiong et al. 2020, arXiv:2002.04745) at every learning
+   rate of a pre-registered grid, with and without warmup; ``init_grad``: the gradient norm of each
+   layer's feed-forward weights at initialisation, averaged over batches (their Figure 3).
+4. ``tasks``: synthetic length generalisation (``modeling_study.study.tasks``).
+5. The positional-ambiguity verdicts of ``modeling_study.ambiguity`` (no training).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from modeling_study import POSITION_ENCODINGS
 from modeling_study.data import corpus_path
 
-from .presets import Preset
-from .runner import DIVERGED, FINISHED, NOT_APPLICABLE, RunSpec
+from .presets import ABLATIONS, Preset
+from .runner import DIVERGED, FINISHED, RunSpec
 
 TOKENIZER = str(Path(__file__).resolve().parents[2] / "tokenizer")
 
@@ -32,12 +37,12 @@ def _tokenizer_name() -> str:
     return TOKENIZER
 
 
-def _common(preset: Preset, seed: int, steps: int) -> dict:
+def _common(seed: int, steps: int, batch_size: int, max_eval_samples: int) -> dict:
     return dict(
         tokenizer_name=_tokenizer_name(),
-        per_device_train_batch_size=preset.batch_size,
+        per_device_train_batch_size=batch_size,
         max_steps=steps,
-        max_eval_samples=preset.max_eval_samples,
+        max_eval_samples=max_eval_samples,
         logging_steps=max(1, steps // 40),
         save_strategy="no",
         disable_tqdm=True,  # one progress bar, over the runs
@@ -45,125 +50,245 @@ def _common(preset: Preset, seed: int, steps: int) -> dict:
     )
 
 
-def plan(preset: Preset, seed: int) -> list[RunSpec]:
-    """Every run of the preset, in the order they are trained."""
+def lm_train(preset: Preset, seed: int, **changes) -> tuple[dict, dict]:
+    """make_arguments keywords and StudyConfig overrides of the LM baseline (rope), with ``changes``."""
+    lm = preset.lm
+    train = dict(
+        _common(seed, lm.steps, lm.batch_size, lm.max_eval_samples),
+        **lm.model,
+        position_encoding="rope",
+        max_position_embeddings=lm.train_length,  # the learned table has exactly L rows
+        block_size=lm.train_length,
+        learning_rate=lm.lr,
+        warmup_steps=lm.warmup_steps,
+        lr_scheduler_type="cosine",
+    )
+    train.update(changes)
+    d = lm.model["hidden_size"]
+    # Vaswani et al. 3.4 (and fairseq, which Press et al. used) scale token embeddings by sqrt(d) and
+    # initialise them with std d^-0.5: tokens enter with RMS 1, on the scale of the sinusoids (0.71).
+    overrides = {"embedding_multiplier": d ** 0.5, "embedding_initializer_range": d ** -0.5} if lm.fair_embeddings else {}
+    return train, overrides
+
+
+def plan_lm(preset: Preset, seeds) -> list[RunSpec]:
     specs = []
+    lm = preset.lm
     for encoding in preset.encodings:
-        train = dict(
-            _common(preset, seed, preset.extrapolation_steps),
-            **preset.extrapolation_model,
-            position_encoding=encoding,
-            max_position_embeddings=preset.train_length,  # the learned table has exactly L rows
-            block_size=preset.train_length,
-            learning_rate=preset.extrapolation_lr,
-            warmup_steps=max(1, preset.extrapolation_steps // 10),
-            lr_scheduler_type="cosine",
-        )
-        # Vaswani et al. (and the fairseq models of Press et al.) scale token embeddings by sqrt(d), so
-        # every encoding here does: identical models but for the positions, in the papers' convention.
-        overrides = {"embedding_multiplier": preset.extrapolation_model["hidden_size"] ** 0.5} \
-            if preset.scale_embeddings else {}
-        specs.append(RunSpec("extrapolation", encoding, train, overrides, tuple(preset.eval_lengths), preset.eval_tokens,
-                             labels={"encoding": encoding}))
-    for placement in preset.placements:
-        for warmup in (True, False):
-            train = dict(
-                _common(preset, seed, preset.norm_steps),
-                **preset.norm_model,
-                norm_placement=placement,
-                norm_type="layernorm",  # as in Xiong et al.
-                position_encoding="rope",
-                max_position_embeddings=preset.train_length,
-                block_size=preset.train_length,
-                learning_rate=preset.norm_lr,
-                warmup_steps=preset.norm_warmup_steps if warmup else 0,
-                lr_scheduler_type="linear",
-            )
-            name = f"{placement}, {'warmup' if warmup else 'no warmup'}"
-            specs.append(RunSpec("norm_placement", name, train, init_grad_norms=True,
-                                 labels={"placement": placement, "warmup": warmup}))
+        for seed in seeds:
+            train, overrides = lm_train(preset, seed, position_encoding=encoding)
+            specs.append(RunSpec("lm", f"{encoding}/seed{seed}", train, overrides,
+                                 labels={"encoding": encoding, "seed": seed},
+                                 measure={"train_length": lm.train_length, "factor": lm.factor,
+                                          "context_targets": lm.context_targets, "position_tokens": lm.position_tokens}))
     return specs
 
 
-def init_grad_norms(model_args, data_args, seed: int, batch_size: int, config_overrides=None) -> list[float]:
-    """Gradient norm of each layer's feed-forward weights for the untrained model (Xiong et al. Fig. 3).
-
-    The model is built exactly as ``run_training`` builds it (same seed, same initialisation) and
-    scored on the first ``batch_size`` validation blocks.
-    """
-    from transformers import set_seed
-
-    from modeling_study.training import build_config, build_model, load_tokenizer
-
-    tokenizer = load_tokenizer(model_args.tokenizer_name)
-    config = build_config(model_args, data_args, tokenizer, config_overrides)
-    set_seed(seed)
-    model = build_model(config, model_args, "clm").train()
-    lines = corpus_path("validation").read_text(encoding="utf-8").splitlines()
-    ids: list[int] = []
-    for line in lines:
-        ids += tokenizer(line)["input_ids"] + [tokenizer.eos_token_id]
-        if len(ids) >= batch_size * data_args.block_size:
-            break
-    batch = torch.tensor(ids[: batch_size * data_args.block_size]).view(batch_size, data_args.block_size)
-    model(input_ids=batch, labels=batch).loss.backward()
-    norms = []
-    for layer in model.model.layers:
-        squares = [p.grad.float().pow(2).sum() for p in layer.mlp.parameters() if p.grad is not None]
-        norms.append(float(torch.stack(squares).sum().sqrt()))
-    return norms
+def plan_ablations(preset: Preset, seeds) -> list[RunSpec]:
+    specs = []
+    for name in preset.ablations:
+        if name not in ABLATIONS:
+            raise ValueError(f"unknown ablation {name!r}; known: {sorted(ABLATIONS)}.")
+        variant = ABLATIONS[name]
+        changes = dict(variant["train"])
+        if "ffn_scale" in variant:
+            changes["intermediate_size"] = int(round(preset.lm.model["intermediate_size"] * variant["ffn_scale"]))
+        for seed in seeds:
+            train, overrides = lm_train(preset, seed, **changes)
+            specs.append(RunSpec("ablation", f"{name}/seed{seed}", train, overrides,
+                                 labels={"variant": name, "seed": seed}))
+    return specs
 
 
+def plan_norm_grid(preset: Preset, seeds) -> list[RunSpec]:
+    grid, specs = preset.norm, []
+    for placement in grid.placements:
+        for seed in seeds:
+            train = dict(_common(seed, 1, grid.batch_size, grid.max_eval_samples), **grid.model, norm_placement=placement,
+                         norm_type="layernorm", position_encoding="rope", max_position_embeddings=grid.train_length,
+                         block_size=grid.train_length)
+            specs.append(RunSpec("init_grad", f"{placement}/seed{seed}", train,
+                                 labels={"placement": placement, "seed": seed},
+                                 measure={"grad_batches": grid.grad_batches}))
+        for lr in grid.learning_rates:
+            for warmup in (grid.warmup_steps, 0):
+                for seed in seeds:
+                    train = dict(
+                        _common(seed, grid.steps, grid.batch_size, grid.max_eval_samples),
+                        **grid.model,
+                        norm_placement=placement,
+                        norm_type="layernorm",  # as in Xiong et al.
+                        position_encoding="rope",
+                        max_position_embeddings=grid.train_length,
+                        block_size=grid.train_length,
+                        learning_rate=lr,
+                        warmup_steps=warmup,
+                        lr_scheduler_type="linear",
+                    )
+                    specs.append(RunSpec("norm_grid", f"{placement}/lr{lr:g}/warmup{warmup}/seed{seed}", train,
+                                         labels={"placement": placement, "lr": lr, "warmup": warmup > 0, "seed": seed}))
+    return specs
+
+
+def plan(preset: Preset, seeds=None) -> list[RunSpec]:
+    """Every run of the preset, in the order they are trained (cheap, informative ones first)."""
+    seeds = tuple(seeds or preset.seeds)
+    specs = plan_lm(preset, seeds) + plan_ablations(preset, seeds) + plan_norm_grid(preset, seeds)
+    if preset.tasks:
+        from .tasks import plan_tasks
+
+        specs += plan_tasks(preset.name, list(seeds), tuple(preset.encodings))
+    if preset.translation:
+        from .translation import plan_translation
+
+        specs += plan_translation(preset.name, list(seeds))
+    return specs
+
+
+# ----------------------------------------------------------------------------------------- measuring
 TRAINING_KEYS = ("final_train_loss", "eval_loss", "eval_perplexity", "eval_token_accuracy", "loss_history",
                  "grad_norm_history", "diverged", "diverged_step", "divergence_reason", "global_step",
                  "num_parameters", "train_runtime", "seed")
 
 
-def measure(spec: RunSpec, work_dir: Path) -> dict:
-    """Train one spec with the package's Trainer pipeline and take its measurements."""
-    from modeling_study.training import evaluate_perplexity, make_arguments, run_training
+def _train(spec: RunSpec, work_dir: Path, keep_weights: bool):
+    from modeling_study.training import make_arguments, run_training
 
     model_args, data_args, training_args = make_arguments(output_dir=str(work_dir), **spec.train)
-    result: dict = {}
-    if spec.init_grad_norms:
-        result["init_grad_norms"] = init_grad_norms(model_args, data_args, training_args.seed,
-                                                    training_args.per_device_train_batch_size, spec.config_overrides)
     trained = run_training(model_args, data_args, training_args, config_overrides=spec.config_overrides or None,
                            keep_model=True)
     model, tokenizer = trained.pop("model"), trained.pop("tokenizer")
-    result["training"] = {key: trained.get(key) for key in TRAINING_KEYS}
-    result["status"] = DIVERGED if trained["diverged"] else FINISHED
-    if spec.eval_lengths and result["status"] == FINISHED:
-        bounded = POSITION_ENCODINGS[model.config.position_encoding].bounded
-        perplexity = {}
-        for length in spec.eval_lengths:
-            if bounded and length > model.config.max_position_embeddings:
-                perplexity[str(length)] = {
-                    "status": NOT_APPLICABLE,
-                    "reason": f"{model.config.position_encoding} positions stop at "
-                              f"{model.config.max_position_embeddings}: the table has no row for position {length - 1}",
-                }
-            else:
-                scored = evaluate_perplexity(model, tokenizer, length, max_tokens=spec.eval_tokens)
-                perplexity[str(length)] = {"status": FINISHED, **scored}
-        result["perplexity"] = perplexity
+    result = {"training": {key: trained.get(key) for key in TRAINING_KEYS},
+              "status": DIVERGED if trained["diverged"] else FINISHED}
+    if keep_weights:
+        result["weights"] = trained["final_dir"]
+    return model, tokenizer, result
+
+
+_STREAMS: dict = {}
+
+
+def token_stream(split: str, block_size: int | None = None) -> torch.Tensor:
+    """The embedded corpus split as one token stream (one line per document, each followed by </s>), memoised.
+
+    With ``block_size``: the stream the models trained on, read from the datasets cache the training
+    pipeline filled (its blocks of ``block_size`` concatenated; the tail shorter than a block is dropped).
+    """
+    key = (split, block_size)
+    if key not in _STREAMS:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(_tokenizer_name())
+        if block_size is None:
+            from modeling_study.training.evaluation import _token_ids
+
+            _STREAMS[key] = _token_ids(tokenizer, None, corpus_path(split))
+        else:
+            from modeling_study.training.data import build_split
+
+            blocks = build_split(corpus_path(split), tokenizer, block_size).with_format("numpy")["input_ids"]
+            _STREAMS[key] = torch.from_numpy(np.asarray(blocks).reshape(-1).astype(np.int64))
+    return _STREAMS[key]
+
+
+def lm_targets(train_length: int, factor: int, count: int) -> np.ndarray:
+    from .lm import target_positions
+
+    return target_positions(token_stream("validation").numel(), factor * train_length, count)
+
+
+def measure_lm(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dict:
+    from .lm import context_grid, context_losses, position_losses
+
+    model, _, result = _train(spec, work_dir, keep_weights)
+    if result["status"] != FINISHED:
+        return result
+    m = spec.measure
+    stream = token_stream("validation")
+    ks = context_grid(m["train_length"], m["factor"])
+    bounded = POSITION_ENCODINGS[model.config.position_encoding].bounded
+    limit = model.config.max_position_embeddings if bounded else None
+    result["context"] = {"ks": ks, "nll": context_losses(model, stream, lm_targets(m["train_length"], m["factor"],
+                                                                                      m["context_targets"]), ks,
+                                                        max_position=limit)}
+    window = m["factor"] * m["train_length"]
+    result["position_nll"] = None if bounded and window > limit else \
+        position_losses(model, stream, window, m["position_tokens"])
     return result
 
 
-def unigram_loss(preset: Preset) -> float:
-    """Context-free entropy (nats per token) of the validation tokens the perplexities are computed on.
+def measure_ablation(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dict:
+    return _train(spec, work_dir, keep_weights)[2]
 
-    No model that ignores context can score those tokens better than their own unigram distribution;
-    a trained model near this value has learned nothing from context.
+
+measure_norm_grid = measure_ablation
+
+
+def measure_init_grad(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dict:
+    """Gradient norm of each layer's feed-forward weights for the untrained model (Xiong et al. Fig. 3).
+
+    Built exactly as ``run_training`` builds it (same seed, same initialisation), averaged over the
+    first ``grad_batches`` batches of validation blocks, each its own backward pass.
     """
-    from transformers import AutoTokenizer
+    from transformers import set_seed
 
-    from modeling_study.training.evaluation import _token_ids
+    from modeling_study.training import build_config, build_model, load_tokenizer, make_arguments
 
-    ids = _token_ids(AutoTokenizer.from_pretrained(_tokenizer_name()), None, None)[: preset.eval_tokens]
-    counts = torch.bincount(ids).double()
-    p = counts[counts > 0] / ids.numel()
-    return float(-(p * p.log()).sum())
+    model_args, data_args, training_args = make_arguments(output_dir=str(work_dir), **spec.train)
+    tokenizer = load_tokenizer(model_args.tokenizer_name)
+    config = build_config(model_args, data_args, tokenizer, spec.config_overrides or None)
+    set_seed(training_args.seed)
+    model = build_model(config, model_args, "clm").train()
+    batch, length = training_args.per_device_train_batch_size, data_args.block_size
+    count = spec.measure["grad_batches"]
+    ids = token_stream("validation")[: count * batch * length].view(count, batch, length)
+    per_batch = []
+    for block in ids:
+        model.zero_grad(set_to_none=True)
+        model(input_ids=block, labels=block).loss.backward()
+        per_batch.append([float(torch.stack([p.grad.float().pow(2).sum() for p in layer.mlp.parameters()]).sum().sqrt())
+                          for layer in model.model.layers])
+    return {"status": FINISHED, "init_grad_norms": np.mean(per_batch, axis=0).tolist(), "per_batch": per_batch}
+
+
+def _measure_tasks(spec, work_dir, keep_weights=False):
+    from .tasks import measure_task
+
+    return measure_task(spec, work_dir)
+
+
+def _measure_translation(spec, work_dir, keep_weights=False):
+    from .translation import measure_translation
+
+    return measure_translation(spec, work_dir)
+
+
+MEASURES = {"lm": measure_lm, "ablation": measure_ablation, "norm_grid": measure_norm_grid,
+            "init_grad": measure_init_grad, "tasks": _measure_tasks, "translation": _measure_translation}
+
+
+def measure(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dict:
+    """Train one spec with the package's Trainer pipeline and take its measurements."""
+    return MEASURES[spec.experiment](spec, work_dir, keep_weights)
+
+
+# ---------------------------------------------------------------------------------------- baselines
+def ngram_baselines(preset: Preset) -> dict:
+    """Unigram, bigram and trigram (Kneser-Ney, fitted on the training split) on the LM targets, at every k."""
+    from .lm import context_grid
+    from .ngram import NGramModel, score_targets
+
+    lm = preset.lm
+    train = token_stream("train", lm.train_length).numpy()  # exactly what the language models trained on
+    stream = token_stream("validation").numpy()
+    targets = lm_targets(lm.train_length, lm.factor, lm.context_targets)
+    vocab = int(max(train.max(), stream.max())) + 1
+    out = {}
+    for order, name in ((1, "unigram"), (2, "bigram"), (3, "trigram")):
+        model = NGramModel(train, order, vocab)
+        out[name] = {str(k): float(score_targets(model, stream, targets, k).mean())
+                     for k in context_grid(lm.train_length, lm.factor)}
+    return out
 
 
 def ambiguity_section(preset: Preset, seed: int) -> dict:

@@ -1,7 +1,15 @@
-"""What each preset trains: sizes, steps and learning rates, chosen to fit a time budget.
+"""What each preset trains: the questions are the same in every preset, only the budget changes.
 
-``smoke`` checks the machinery in under two minutes (the tests run it); ``default`` answers the
-questions on 2 CPU cores in about ten minutes; ``full`` is for a GPU or a bigger machine.
+* ``smoke``: checks the machinery in well under a minute (the tests run it), 2 seeds, one task.
+* ``default``: the README's command; from an empty cache it finishes within 15 minutes on 2 CPU
+  cores. Its models are small: where they cannot answer, the report says "inconclusive at this
+  budget", never a verdict the spread does not support.
+* ``long``: about an hour on 2 CPU cores, sized by measurement so that the language models beat
+  a trigram and use their context, and the task models learn in distribution. docs/study is this.
+* ``full``: the same questions at a GPU's scale.
+
+Everything a verdict depends on (seeds, learning rates, warmup lengths, margins) is fixed here,
+before any run: the norm-placement grid is pre-registered, not chosen after seeing which cell trains.
 """
 
 from __future__ import annotations
@@ -10,67 +18,108 @@ from dataclasses import dataclass, field
 
 ENCODINGS = ("none", "integer", "binary", "sinusoidal", "learned", "rope", "alibi", "t5")
 PLACEMENTS = ("post", "pre", "sandwich")
+# One change at a time against the language-model baseline (rope, pre-RMSNorm, SwiGLU, cosine schedule,
+# no label smoothing). Values: make_arguments keywords and StudyConfig overrides of the variant.
+ABLATIONS = {
+    "layernorm": {"train": {"norm_type": "layernorm"}},
+    "relu": {"train": {"ffn_activation": "relu"}, "ffn_scale": 1.5},
+    "gelu": {"train": {"ffn_activation": "gelu"}, "ffn_scale": 1.5},
+    "geglu": {"train": {"ffn_activation": "geglu"}},
+    "label_smoothing": {"train": {"label_smoothing_factor": 0.1}},
+    "inverse_sqrt": {"train": {"lr_scheduler_type": "inverse_sqrt"}},
+}
+# relu/gelu get 1.5x the feed-forward width of the gated variants, so all have the same parameter count
+# (Shazeer 2020, arXiv:2002.05202, section 2: d_ff 3072 ungated vs 2048 gated).
+
+
+@dataclass(frozen=True)
+class LMSettings:
+    """Causal LMs on the embedded corpus: the extrapolation models and the ablation baseline."""
+
+    model: dict = field(default_factory=dict)  # StudyConfig sizes (the SwiGLU baseline's intermediate_size)
+    train_length: int = 64  # L: training block size, and the learned table's size
+    factor: int = 8  # contexts up to factor * L - 1
+    steps: int = 300
+    lr: float = 2e-3
+    warmup_steps: int = 30
+    batch_size: int = 16
+    context_targets: int = 512  # target tokens scored at every context length
+    position_tokens: int = 32768  # validation tokens in windows of factor * L for the loss-by-position curve
+    fair_embeddings: bool = True  # tokens x sqrt(d) with std d^-0.5 init (fairseq): token RMS 1, sinusoid RMS 0.71
+    max_eval_samples: int = 256
+
+
+@dataclass(frozen=True)
+class NormGrid:
+    """Xiong et al. (2020, arXiv:2002.04745): every placement x learning rate x warmup cell, with seeds."""
+
+    model: dict = field(default_factory=dict)
+    placements: tuple[str, ...] = PLACEMENTS
+    learning_rates: tuple[float, ...] = (5e-4, 1e-3, 2e-3)
+    warmup_steps: int = 100  # the "with warmup" arm; the other arm has none
+    steps: int = 200
+    train_length: int = 64
+    batch_size: int = 16
+    grad_batches: int = 4  # batches averaged for the gradient norm at initialisation (Fig. 3)
+    max_eval_samples: int = 256
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
-    # 1. Length extrapolation (Press et al. 2022): causal LMs differing only in position_encoding.
+    seeds: tuple[int, ...] = (42, 43, 44)
     encodings: tuple[str, ...] = ENCODINGS
-    extrapolation_model: dict = field(default_factory=dict)  # StudyConfig sizes
-    train_length: int = 64  # L: the block size trained on, and the learned table's size
-    eval_multipliers: tuple[int, ...] = (1, 2, 4, 8)  # evaluate at L, 2L, 4L, 8L
-    eval_tokens: int = 32768  # the same validation tokens at every length
-    extrapolation_steps: int = 300
-    extrapolation_lr: float = 2e-3
-    scale_embeddings: bool = True  # token embeddings x sqrt(d) (Vaswani et al., fairseq) for every encoding
-    # 2. Norm placement (Xiong et al. 2020): deep and narrow, with and without learning-rate warmup.
-    placements: tuple[str, ...] = PLACEMENTS
-    norm_model: dict = field(default_factory=dict)
-    norm_steps: int = 300
-    norm_lr: float = 1e-3
-    norm_warmup_steps: int = 150  # half the run: a post-norm stack needs a slow ramp (measured: 60 steps was too short)
-    # shared
-    batch_size: int = 16
-    max_eval_samples: int = 256  # validation blocks for the Trainer's own eval
+    lm: LMSettings = field(default_factory=LMSettings)
+    ablations: tuple[str, ...] = tuple(ABLATIONS)
+    norm: NormGrid = field(default_factory=NormGrid)
+    tasks: bool = True  # the synthetic tasks of modeling_study.study.tasks, sized by TASK_SETTINGS[name]
+    translation: bool = False  # modeling_study.study.translation, sized by TRANSLATION_SETTINGS[name]
     ambiguity_models: tuple[str, ...] = ("attention", "study_model")
-
-    @property
-    def eval_lengths(self) -> list[int]:
-        return [self.train_length * m for m in self.eval_multipliers]
+    # margins fixed before running: "holds" = loss at 8L - 1 within this many nats of loss at L - 1 (95% CI);
+    # "about equal" (RMSNorm vs LayerNorm) = the paired difference's 95% CI inside +- this
+    holds_margin: float = 0.05
+    equal_margin: float = 0.05
+    uses_context_margin: float = 0.02  # loss(k=4) - loss(k=L-1): a model gaining less uses no context past 4 tokens
 
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         name="smoke",
-        extrapolation_model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
-        train_length=16,
-        eval_tokens=2048,
-        extrapolation_steps=8,
-        norm_model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2),
-        norm_steps=8,
-        norm_warmup_steps=4,
-        batch_size=4,
-        max_eval_samples=16,
+        seeds=(42, 43),
+        encodings=("rope", "alibi"),
+        lm=LMSettings(model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+                      train_length=16, steps=8, warmup_steps=2, batch_size=4, context_targets=32,
+                      position_tokens=1024, max_eval_samples=16),
+        ablations=("layernorm",),
+        norm=NormGrid(model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2),
+                      placements=("post", "pre"), learning_rates=(1e-3,), warmup_steps=4, steps=8,
+                      train_length=16, batch_size=4, grad_batches=2, max_eval_samples=16),
         ambiguity_models=("attention",),
     ),
     "default": Preset(
         name="default",
-        extrapolation_model=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4),
-        norm_model=dict(hidden_size=64, intermediate_size=256, num_hidden_layers=8, num_attention_heads=4),
+        lm=LMSettings(model=dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4),
+                      train_length=32, steps=150, lr=3e-3, warmup_steps=15, batch_size=16, context_targets=256,
+                      position_tokens=16384),
+        norm=NormGrid(model=dict(hidden_size=32, intermediate_size=96, num_hidden_layers=6, num_attention_heads=2),
+                      learning_rates=(1e-3, 3e-3), warmup_steps=50, steps=100, train_length=32),
+    ),
+    "long": Preset(
+        name="long",
+        lm=LMSettings(model=dict(hidden_size=128, intermediate_size=352, num_hidden_layers=3, num_attention_heads=4),
+                      train_length=64, steps=1200, lr=3e-3, warmup_steps=60, batch_size=16, context_targets=512,
+                      position_tokens=32768),
+        norm=NormGrid(model=dict(hidden_size=64, intermediate_size=176, num_hidden_layers=8, num_attention_heads=4),
+                      learning_rates=(5e-4, 1e-3, 2e-3), warmup_steps=100, steps=250, train_length=64),
     ),
     "full": Preset(
         name="full",
-        extrapolation_model=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=6, num_attention_heads=8),
-        train_length=256,
-        eval_tokens=262144,
-        extrapolation_steps=5000,
-        extrapolation_lr=1e-3,
-        norm_model=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=18, num_attention_heads=8),
-        norm_steps=3000,
-        norm_lr=1e-3,
-        norm_warmup_steps=500,
-        batch_size=32,
-        max_eval_samples=2048,
+        lm=LMSettings(model=dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=6, num_attention_heads=8),
+                      train_length=256, steps=5000, lr=1e-3, warmup_steps=500, batch_size=32, context_targets=2048,
+                      position_tokens=262144, max_eval_samples=2048),
+        norm=NormGrid(model=dict(hidden_size=256, intermediate_size=704, num_hidden_layers=18, num_attention_heads=8),
+                      learning_rates=(2.5e-4, 5e-4, 1e-3, 2e-3), warmup_steps=500, steps=3000, train_length=256,
+                      batch_size=32, grad_batches=8, max_eval_samples=2048),
+        translation=True,
     ),
 }

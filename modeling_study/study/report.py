@@ -1,7 +1,8 @@
-"""Turn the study's numbers into verdicts, ``report.md``, ``results.json`` and plots.
+"""Turn the study's per-seed runs into ``report.md``, ``results.json`` and plots.
 
-Every verdict is computed from this run's numbers against the published finding it names; nothing
-here is hard-coded to agree.
+Each question in the report: the published claim and its source, the measurement with its spread and
+n, and the verdict (agrees / disagrees / inconclusive at this budget) with why. The verdicts come from
+``analysis`` (paired by seed, 95% t intervals); nothing here is hard-coded to agree.
 """
 
 from __future__ import annotations
@@ -14,132 +15,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .runner import DIVERGED, FAILED, FINISHED, NOT_APPLICABLE, write_json_atomic
+from . import plots
+from .analysis import LEARNED_TASK, analyse_ablations, analyse_lm, analyse_norm, analyse_tasks, tally
+from .runner import FAILED, write_json_atomic
+from .stats import INCONCLUSIVE, t975
 
-# Press et al. 2022, Tables 2-3 and Figure 1: how perplexity behaves past the training length.
-PUBLISHED_EXTRAPOLATION = {
-    "sinusoidal": "degrades sharply",
-    "rope": "degrades moderately",
-    "t5": "holds",
-    "alibi": "holds",
-    "learned": "cannot run past L",
-}
-HOLDS, MODERATE = 1.25, 3.0  # perplexity(8L) / perplexity(L) thresholds
-# A model whose loss at L is not this far below the context-free (unigram) entropy of the same tokens
-# has learned no use of context; how its perplexity moves with length says nothing about positions.
-LEARNED_MARGIN = 0.1  # nats per token
-DID_NOT_LEARN = "did not learn (unigram level or worse)"
-
-
-def extrapolation_category(ratio: float) -> str:
-    if ratio <= HOLDS:
-        return "holds"
-    return "degrades moderately" if ratio <= MODERATE else "degrades sharply"
-
-
-def analyse_extrapolation(runs: list[dict], lengths: list[int], unigram_loss: float | None = None) -> dict:
-    """Per encoding: perplexity at each length, the 8L/L ratio, its category and the published one.
-
-    ``unigram_loss``: the context-free entropy of the scored tokens (nats); a run whose loss at L is
-    not ``LEARNED_MARGIN`` below it is categorised as not having learned, and its verdict is
-    inconclusive (``agrees`` None) rather than a flat line read as "holds".
-    """
-    rows, longest = [], str(lengths[-1])
-    for run in runs:
-        row = {"encoding": run["name"], "status": run["status"], "perplexity": {}, "ratio": None,
-               "category": None, "published": PUBLISHED_EXTRAPOLATION.get(run["name"], "-"), "agrees": None}
-        if run["status"] == FINISHED:
-            for length in lengths:
-                cell = run["perplexity"][str(length)]
-                row["perplexity"][length] = cell.get("perplexity") if cell["status"] == FINISHED else NOT_APPLICABLE
-            base, far = row["perplexity"][lengths[0]], row["perplexity"][int(longest)]
-            if far == NOT_APPLICABLE:
-                row["category"] = "cannot run past L"
-            elif base and far and math.isfinite(base) and math.isfinite(far):
-                row["ratio"] = far / base
-                row["category"] = extrapolation_category(row["ratio"])
-            row["learned"] = bool(unigram_loss is None or (isinstance(base, float) and math.isfinite(base)
-                                                          and math.log(base) < unigram_loss - LEARNED_MARGIN))
-            if not row["learned"]:
-                row["category"] = DID_NOT_LEARN
-        if row["published"] != "-" and row["category"] not in (None, DID_NOT_LEARN):
-            row["agrees"] = row["category"] == row["published"]
-        rows.append(row)
-    by_name = {row["encoding"]: row for row in rows}
-
-    def far(name):
-        value = by_name.get(name, {}).get("perplexity", {}).get(int(longest))
-        return value if isinstance(value, float) and by_name[name].get("learned") else None
-
-    def ppl(name):
-        value = by_name.get(name, {}).get("perplexity", {}).get(int(longest))
-        return f"{value:.1f}" if isinstance(value, float) else "-"
-
-    def claim(text, names, holds):
-        missing = [n for n in names if n not in by_name or by_name[n]["status"] != FINISHED]
-        if missing:
-            return None
-        numbers = ", ".join(f"{n} {ppl(n)}" + ("" if by_name[n].get("learned") else " (did not learn)") for n in names)
-        values = [far(n) for n in names]
-        return {"claim": text, "agrees": None if None in values else bool(holds(*values)), "numbers": numbers}
-
-    claims = [c for c in (
-        claim(f"ALiBi and T5 bias beat sinusoidal at {longest} tokens (8L)", ("alibi", "t5", "sinusoidal"),
-              lambda alibi, t5, sinusoidal: alibi < sinusoidal and t5 < sinusoidal),
-        claim(f"rotary lies between ALiBi and sinusoidal at {longest} tokens", ("alibi", "rope", "sinusoidal"),
-              lambda alibi, rope, sinusoidal: alibi <= rope <= sinusoidal),
-    ) if c is not None]
-    return {"rows": rows, "claims": claims}
-
-
-def _eval_loss(run: dict | None) -> float | None:
-    if run is None or run["status"] != FINISHED:
-        return None
-    return run["training"]["eval_loss"]
-
-
-def analyse_norm_placement(runs: list[dict], unigram_loss: float | None = None) -> dict:
-    """Per placement and warmup: losses, divergence; the published claims checked on the numbers."""
-    find = {(r["labels"]["placement"], r["labels"]["warmup"]): r for r in runs}
-    rows = []
-    for run in runs:
-        training = run.get("training", {})
-        norms = run.get("init_grad_norms") or []
-        rows.append({"placement": run["labels"]["placement"], "warmup": run["labels"]["warmup"],
-                     "status": run["status"], "final_train_loss": training.get("final_train_loss"),
-                     "eval_loss": training.get("eval_loss"), "diverged_step": training.get("diverged_step"),
-                     "learned": None if unigram_loss is None or training.get("eval_loss") is None
-                     else bool(training["eval_loss"] < unigram_loss - LEARNED_MARGIN),
-                     "init_grad_norm_first": norms[0] if norms else None,
-                     "init_grad_norm_last": norms[-1] if norms else None})
-    claims = []
-    post_cold, pre_cold = find.get(("post", False)), find.get(("pre", False))
-    post_warm, pre_warm = find.get(("post", True)), find.get(("pre", True))
-    if post_cold and pre_cold and pre_cold["status"] != FAILED and post_cold["status"] != FAILED:
-        post_loss, pre_loss = _eval_loss(post_cold), _eval_loss(pre_cold)
-        lags = post_cold["status"] == DIVERGED or (post_loss is not None and pre_loss is not None and post_loss > pre_loss + 0.02)
-        pre_learned = unigram_loss is None or (pre_loss is not None and pre_loss < unigram_loss - LEARNED_MARGIN)
-        claims.append({"claim": "without warmup, post-norm lags or diverges while pre-norm trains",
-                       # a pre-norm run that learned nothing cannot show post-norm lagging behind it
-                       "agrees": bool(lags and pre_cold["status"] == FINISHED) if pre_learned else None,
-                       "numbers": f"eval loss post {_fmt(post_loss)} ({post_cold['status']}), pre {_fmt(pre_loss)} ({pre_cold['status']})"})
-    if all(r and r["status"] != FAILED for r in (post_cold, pre_cold, post_warm, pre_warm)):
-        losses = [_eval_loss(r) for r in (post_cold, post_warm, pre_cold, pre_warm)]
-        if post_cold["status"] == DIVERGED:
-            losses[0] = math.inf
-        if None not in losses[1:] and losses[0] is not None:
-            gain_post, gain_pre = losses[0] - losses[1], losses[2] - losses[3]
-            claims.append({"claim": "warmup matters more for post-norm than for pre-norm",
-                           "agrees": gain_post > 0 and gain_post > gain_pre,
-                           "numbers": f"loss gained by warmup: post {_fmt(gain_post)}, pre {_fmt(gain_pre)}"})
-    post_norms = (post_warm or {}).get("init_grad_norms") or []
-    pre_norms = (pre_warm or {}).get("init_grad_norms") or []
-    if len(post_norms) > 1 and len(pre_norms) > 1:
-        post_growth, pre_growth = post_norms[-1] / post_norms[0], pre_norms[-1] / pre_norms[0]
-        claims.append({"claim": "at initialisation, post-norm's gradient grows toward the last layer; pre-norm's does not (Fig. 3)",
-                       "agrees": post_growth > 1.0 and post_growth > pre_growth,
-                       "numbers": f"last/first layer FFN gradient norm: post {post_growth:.2f}, pre {pre_growth:.2f}"})
-    return {"rows": rows, "claims": claims}
+PLOTS = {"context": "loss_by_context.png", "positions": "loss_by_position.png", "ablations": "ablations.png",
+         "norm_grid": "norm_grid.png", "init_grads": "init_grad_norms.png", "tasks": "tasks.png"}
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -150,95 +32,27 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def _verdict(agrees) -> str:
-    return {True: "agrees", False: "**disagrees**", None: "inconclusive"}[agrees]
+def _ms(summary: dict | None, digits: int = 3) -> str:
+    """'mean ± sd' of a Summary dict."""
+    if not summary or summary.get("mean") is None:
+        return "-"
+    if summary.get("sd") is None:
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
 
 
-def plot_extrapolation(rows: list[dict], lengths: list[int], path: Path, unigram_loss: float | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for row in rows:
-        points = [(L, p) for L, p in row["perplexity"].items() if isinstance(p, float) and math.isfinite(p)]
-        if not points:
-            continue
-        xs, ys = zip(*points)
-        label = row["encoding"] + (" (no positions past L)" if row["category"] == "cannot run past L" else "")
-        learned = row.get("learned", True)
-        ax.plot(xs, ys, marker="o", linestyle="-" if learned else "--",
-                label=label + ("" if learned else " (did not learn)"))
-    if unigram_loss is not None:
-        ax.axhline(math.exp(unigram_loss), color="black", linestyle=":", linewidth=1,
-                   label=f"unigram (no context): {math.exp(unigram_loss):.0f}")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xticks(lengths, [str(L) for L in lengths])
-    ax.axvline(lengths[0], color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel(f"evaluation length (tokens; trained at L = {lengths[0]})")
-    ax.set_ylabel("validation perplexity (log scale)")
-    ax.set_title("Length extrapolation: train short, test long")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _verdict(v: str) -> str:
+    return {"agrees": "agrees", "disagrees": "**disagrees**"}.get(v, v or INCONCLUSIVE)
 
 
-def plot_norm_losses(runs: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
-    for ax, warmup in zip(axes, (True, False)):
-        for run in runs:
-            if run["labels"]["warmup"] != warmup or run["status"] == FAILED:
-                continue
-            history = [(s, l) for s, l in run["training"]["loss_history"] if l is not None]
-            if history:
-                steps, losses = zip(*history)
-                line, = ax.plot(steps, losses, label=run["labels"]["placement"])
-                if run["status"] == DIVERGED:
-                    ax.plot(steps[-1], losses[-1], "x", color=line.get_color(), markersize=10,
-                            label=f"{run['labels']['placement']} diverged")
-        ax.set_title("with warmup" if warmup else "without warmup")
-        ax.set_xlabel("optimizer step")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    axes[0].set_ylabel("training loss (nats/token)")
-    fig.suptitle("Norm placement: training loss of a deep narrow model, with and without warmup")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _claims_md(claims: list[dict]) -> list[str]:
+    out = ["| claim | source | measured | verdict | why |", "|---|---|---|---|---|"]
+    for c in claims:
+        out.append(f"| {c['claim']} | {c['source']} | {c['numbers']} | {_verdict(c['verdict'])} | {c['reason']} |")
+    return out + [""]
 
 
-def plot_init_grad_norms(runs: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for run in runs:
-        if run["labels"]["warmup"] and run.get("init_grad_norms"):
-            norms = run["init_grad_norms"]
-            ax.plot(range(1, len(norms) + 1), norms, marker="o", label=run["labels"]["placement"])
-    ax.set_yscale("log")
-    ax.set_xlabel("layer (1 = nearest the input)")
-    ax.set_ylabel("gradient norm of the FFN weights")
-    ax.set_title("Gradient norm per layer at initialisation (cf. Xiong et al. 2020, Fig. 3)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _meta(preset, seed: int, wall_time: float, runs: list[dict]) -> dict:
+def _meta(preset, seeds, wall_time: float, runs: list[dict]) -> dict:
     import torch
     import transformers
 
@@ -248,7 +62,7 @@ def _meta(preset, seed: int, wall_time: float, runs: list[dict]) -> dict:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]) if sys.argv and sys.argv[0] else "run_study()",
         "preset": preset.name,
-        "seed": seed,
+        "seeds": list(seeds),
         "wall_time_s": round(wall_time, 1),
         "runs_from_cache": sum(bool(r.get("cached")) for r in runs),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
@@ -259,106 +73,90 @@ def _meta(preset, seed: int, wall_time: float, runs: list[dict]) -> dict:
     }
 
 
-def write_report(output_dir: Path, preset, seed: int, runs: list[dict], ambiguity: dict, wall_time: float,
-                 unigram_loss: float | None = None) -> dict:
+def write_report(output_dir: Path, preset, seeds, runs: list[dict], ambiguity: dict, baselines: dict,
+                 wall_time: float) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
-    extrapolation_runs = [r for r in runs if r["experiment"] == "extrapolation"]
-    norm_runs = [r for r in runs if r["experiment"] == "norm_placement"]
-    lengths = preset.eval_lengths
-    extrapolation = analyse_extrapolation(extrapolation_runs, lengths, unigram_loss)
-    extrapolation["unigram_loss"] = unigram_loss
-    norm = analyse_norm_placement(norm_runs, unigram_loss)
-    plots = {"extrapolation": "extrapolation.png", "norm_losses": "norm_placement_loss.png",
-             "init_grad_norms": "init_grad_norms.png"}
-    plot_extrapolation(extrapolation["rows"], lengths, output_dir / plots["extrapolation"], unigram_loss)
-    plot_norm_losses(norm_runs, output_dir / plots["norm_losses"])
-    plot_init_grad_norms(norm_runs, output_dir / plots["init_grad_norms"])
-    meta = _meta(preset, seed, wall_time, runs)
+    by_experiment: dict = {}
+    for run in runs:
+        by_experiment.setdefault(run["experiment"], []).append(run)
+    unigram = baselines["unigram"][str(preset.lm.train_length - 1)]
+    lm = analyse_lm(by_experiment.get("lm", []), baselines, preset)
+    ablations = analyse_ablations(by_experiment.get("ablation", []), by_experiment.get("lm", []), preset)
+    norm = analyse_norm(by_experiment.get("norm_grid", []), by_experiment.get("init_grad", []), preset, unigram)
+    tasks = analyse_tasks(by_experiment.get("tasks", []), preset) if by_experiment.get("tasks") else None
+    translation_md = None
+    if by_experiment.get("translation"):
+        from .translation import report_translation
+
+        translation_md = report_translation(by_experiment["translation"], output_dir)
+    plots.plot_context(lm, output_dir / PLOTS["context"])
+    plots.plot_positions(lm, output_dir / PLOTS["positions"])
+    plots.plot_ablations(ablations, output_dir / PLOTS["ablations"])
+    plots.plot_norm_grid(norm, output_dir / PLOTS["norm_grid"])
+    plots.plot_init_grads(norm, output_dir / PLOTS["init_grads"])
+    if tasks:
+        plots.plot_tasks(tasks, output_dir / PLOTS["tasks"])
+    meta = _meta(preset, seeds, wall_time, runs)
+    meta["tally"] = tally(lm["claims"], [r for r in lm["rows"] if r.get("verdict")], ablations["rows"], norm["claims"],
+                          tasks["claims"] if tasks else [])
     document = {
         "meta": meta,
         "preset": dataclasses.asdict(preset),
-        "runs": [{k: v for k, v in r.items() if k != "traceback"} for r in runs],
-        "extrapolation": extrapolation,
+        # per-run measurements stay in runs/<key>.json; here: what identifies each run and its outcome
+        "runs": [{k: r.get(k) for k in ("experiment", "name", "labels", "status", "key", "wall_time", "cached", "error")}
+                 for r in runs],
+        "lm": lm,
+        "ablations": ablations,
         "norm_placement": norm,
+        "tasks": tasks,
         "ambiguity": ambiguity,
-        "plots": plots,
+        "plots": PLOTS,
     }
     write_json_atomic(output_dir / "results.json", document)
-    text = render_markdown(meta, preset, runs, extrapolation, norm, ambiguity, plots)
+    text = render_markdown(meta, preset, runs, lm, ablations, norm, tasks, translation_md, ambiguity)
     tmp = output_dir / ".report.md.tmp"
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, output_dir / "report.md")
     return document
 
 
-def render_markdown(meta, preset, runs, extrapolation, norm, ambiguity, plots) -> str:
-    lengths = preset.eval_lengths
-    L = lengths[0]
-    out = [f"# What positional encoding and norm placement change: study report ({meta['preset']} preset)", ""]
-    out += [f"Run `{meta['command']}` on {meta['date']}, seed {meta['seed']}, wall time {meta['wall_time_s']} s "
-            f"({meta['runs_from_cache']} of {len(runs)} runs from the cache; the runs took "
-            f"{sum(r.get('wall_time') or 0 for r in runs):.0f} s when trained). "
-            f"Python {meta['versions']['python']}, torch {meta['versions']['torch']}, transformers "
-            f"{meta['versions']['transformers']}, modeling-study {meta['versions']['modeling_study']}; "
-            f"{meta['hardware']['cpu_count']} CPU cores ({meta['hardware']['processor']}), "
-            f"{'a CUDA GPU' if meta['hardware']['cuda'] else 'no GPU'}. Data: the embedded King James Bible corpus "
-            f"and the repository's byte-level BPE tokenizer.", ""]
+def render_markdown(meta, preset, runs, lm, ablations, norm, tasks, translation_md, ambiguity) -> str:
+    n = len(meta["seeds"])
+    L = preset.lm.train_length
+    t = meta["tally"]
+    out = [f"# What positional encoding, norm placement and the other choices change: study report "
+           f"({meta['preset']} preset)", ""]
+    trained = sum(r.get("wall_time") or 0 for r in runs)
+    out += [f"Run `{meta['command']}` on {meta['date']}; seeds {', '.join(map(str, meta['seeds']))} (n = {n} per "
+            f"condition); wall time {meta['wall_time_s']} s ({meta['runs_from_cache']} of {len(runs)} runs from the "
+            f"cache; the runs took {trained:.0f} s when trained). Python {meta['versions']['python']}, torch "
+            f"{meta['versions']['torch']}, transformers {meta['versions']['transformers']}, modeling-study "
+            f"{meta['versions']['modeling_study']}; {meta['hardware']['cpu_count']} CPU cores "
+            f"({meta['hardware']['processor']}), {'a CUDA GPU' if meta['hardware']['cuda'] else 'no GPU'}. Data: the "
+            f"embedded King James Bible corpus and the repository's byte-level BPE tokenizer.", "",
+            "**How to read the verdicts.** Every condition is trained once per seed; two conditions are compared "
+            "seed by seed (same seed, same data order), and a difference is stated only when the two-sided 95% "
+            f"Student-t interval of the mean paired difference excludes zero (n = {n}: mean ± "
+            f"{_fmt(t975(max(n - 1, 1)), 2)} x sd / "
+            f"sqrt({n})). Otherwise the verdict is *{INCONCLUSIVE}*, with the interval as the reason. "
+            "Tables give mean ± sample standard deviation over seeds. \"About equal\" needs the whole interval "
+            f"inside ±{preset.equal_margin} nats; \"holds\" needs the loss with 8L - 1 tokens of context within "
+            f"{preset.holds_margin} nats of the loss with L - 1. All margins are fixed in the preset before any run.", "",
+            f"**Tally:** {t.get('agrees', 0)} agree, {t.get('disagrees', 0)} disagree, {t.get(INCONCLUSIVE, 0)} "
+            f"inconclusive at this budget.", ""]
     failed = [r for r in runs if r["status"] == FAILED]
     if failed:
         out += ["**Failed runs** (not cached; the next invocation retries them): "
                 + "; ".join(f"{r['experiment']}/{r['name']}: {r['error']}" for r in failed), ""]
-
-    sizes = preset.extrapolation_model
-    out += ["## 1. Length extrapolation", "",
-            f"Causal LMs identical but for `position_encoding` ({sizes.get('num_hidden_layers')} layers, width "
-            f"{sizes.get('hidden_size')}, pre-RMSNorm, SwiGLU), trained {preset.extrapolation_steps} steps on blocks of "
-            f"L = {L} tokens, then scored on the same {preset.eval_tokens} validation tokens cut into non-overlapping "
-            f"windows of L, 2L, 4L and 8L (Press et al. 2022, Tables 2-3). Ratio = perplexity at 8L / at L; "
-            f"'holds' <= {HOLDS}, 'degrades moderately' <= {MODERATE}, else 'degrades sharply'. "
-            + (f"Token embeddings are multiplied by sqrt({sizes.get('hidden_size')}) in every model (Vaswani et al. "
-               f"3.4, as in the fairseq models of Press et al.). " if preset.scale_embeddings else "")
-            + (f"A model whose loss at L is not {LEARNED_MARGIN} nats below the context-free (unigram) entropy of the "
-               f"same tokens ({extrapolation['unigram_loss']:.3f} nats, perplexity "
-               f"{math.exp(extrapolation['unigram_loss']):.0f}) learned nothing from context: its row reads "
-               f"'{DID_NOT_LEARN}' and its verdict is inconclusive, whatever its curve does."
-               if extrapolation.get("unigram_loss") is not None else ""), ""]
-    header = "| encoding | " + " | ".join(f"ppl @ {n}" for n in lengths) + " | 8L / L | this run | published | verdict |"
-    out += [header, "|" + "---|" * (len(lengths) + 5)]
-    for row in extrapolation["rows"]:
-        cells = []
-        for n in lengths:
-            value = row["perplexity"].get(n)
-            cells.append("n/a" if value == NOT_APPLICABLE else _fmt(value, 1))
-        status = "" if row["status"] == FINISHED else f" ({row['status']})"
-        out.append(f"| {row['encoding']}{status} | " + " | ".join(cells) + f" | {_fmt(row['ratio'], 2)} | "
-                   f"{row['category'] or row['status']} | {row['published']} | {_verdict(row['agrees']) if row['published'] != '-' else '-'} |")
-    out += ["", "n/a: learned positions have no row past their table; that is the result, not a crash.", ""]
-    for claim in extrapolation["claims"]:
-        out.append(f"- {claim['claim']}: {_verdict(claim['agrees'])} ({claim['numbers']}).")
-    out += ["", f"![perplexity against evaluation length]({plots['extrapolation']})", ""]
-
-    sizes = preset.norm_model
-    out += ["## 2. Norm placement", "",
-            f"Deep narrow causal LMs ({sizes.get('num_hidden_layers')} layers, width {sizes.get('hidden_size')}, "
-            f"LayerNorm, RoPE) at learning rate {preset.norm_lr}, {preset.norm_steps} steps, with "
-            f"{preset.norm_warmup_steps} warmup steps or none (Xiong et al. 2020). Divergence (NaN/Inf, or a loss "
-            f"above 3x its best) stops a run and is reported as a result.", ""]
-    out += ["| placement | warmup | status | final train loss | eval loss | learned beyond unigram | "
-            "init grad norm, layer 1 | last layer |", "|---|---|---|---|---|---|---|---|"]
-    for row in norm["rows"]:
-        status = row["status"] + (f" at step {row['diverged_step']}" if row["status"] == DIVERGED else "")
-        out.append(f"| {row['placement']} | {'yes' if row['warmup'] else 'no'} | {status} | "
-                   f"{_fmt(row['final_train_loss'])} | {_fmt(row['eval_loss'])} | "
-                   f"{ {True: 'yes', False: 'no', None: '-'}[row['learned']]} | "
-                   f"{_fmt(row['init_grad_norm_first'])} | {_fmt(row['init_grad_norm_last'])} |")
-    out.append("")
-    for claim in norm["claims"]:
-        out.append(f"- {claim['claim']}: {_verdict(claim['agrees'])} ({claim['numbers']}).")
-    out += ["", f"![training loss per placement]({plots['norm_losses']})", "",
-            f"![gradient norm per layer at initialisation]({plots['init_grad_norms']})", ""]
-
+    out += _lm_md(lm, preset, n)
+    out += _ablation_md(ablations, preset, n)
+    out += _norm_md(norm, preset, n)
+    if tasks:
+        out += _tasks_md(tasks, preset, n)
+    if translation_md:
+        out += ["## 5. Translation", "", translation_md, ""]
     sources = ambiguity["sources"]
-    out += ["## 3. Positional ambiguity", "",
+    out += ["## 6. Positional ambiguity", "",
             f"\"{ambiguity['sentence']}\": are the two dog outputs (positions {ambiguity['dog_indices']}) identical? "
             f"Tokenizer: {sources['tokenizer']}. Embedding rows: {sources['embeddings']}.", "",
             "| model | encoding | mask | identical | cosine | expected |", "|---|---|---|---|---|---|"]
@@ -370,9 +168,130 @@ def render_markdown(meta, preset, runs, extrapolation, norm, ambiguity, plots) -
     out += ["", f"{matched} of {len(ambiguity['verdicts'])} verdicts as expected: only no encoding with bidirectional "
             "attention leaves the two dogs identical; the causal mask alone leaks order (Haviv et al. 2022).", ""]
 
-    out += ["## Every planned run", "", "| experiment | run | status | wall time (s) | cached |", "|---|---|---|---|---|"]
+    out += ["## Runs", "", "| experiment | runs | finished | diverged | failed | from cache | training time (s) |",
+            "|---|---|---|---|---|---|---|"]
+    groups: dict = {}
     for run in runs:
-        out.append(f"| {run['experiment']} | {run['name']} | {run['status']} | {_fmt(run.get('wall_time'), 1)} | "
-                   f"{'yes' if run.get('cached') else 'no'} |")
-    out.append("")
+        groups.setdefault(run["experiment"], []).append(run)
+    for name, group in groups.items():
+        out.append(f"| {name} | {len(group)} | {sum(r['status'] == 'finished' for r in group)} | "
+                   f"{sum(r['status'] == 'diverged' for r in group)} | {sum(r['status'] == FAILED for r in group)} | "
+                   f"{sum(bool(r.get('cached')) for r in group)} | {sum(r.get('wall_time') or 0 for r in group):.0f} |")
+    out += ["", "Every run's measurements (loss curves, per-target and per-position losses) are kept in "
+            "`runs/<key>.json`, so a new analysis of the same runs does not retrain.", ""]
     return "\n".join(out)
+
+
+def _lm_md(lm, preset, n) -> list[str]:
+    s = preset.lm
+    L, far, ind = s.train_length, lm["far_k"], lm["in_distribution_k"]
+    b = lm["baselines"]
+    sizes = s.model
+    out = ["## 1. Language models: context, position and length extrapolation", "",
+           f"Causal LMs identical but for `position_encoding` ({sizes.get('num_hidden_layers')} layers, width "
+           f"{sizes.get('hidden_size')}, pre-RMSNorm, SwiGLU), {s.steps} steps of {s.batch_size} x {L} tokens (lr "
+           f"{s.lr:g}, cosine). "
+           + ("Token embeddings are initialised with std d^-0.5 and multiplied by sqrt(d) in every model (fairseq, "
+              "which Press et al. used; Vaswani et al. 3.4): tokens enter with RMS 1, the sinusoids with RMS 0.71. "
+              if s.fair_embeddings else "")
+           + f"Then the same {s.context_targets} validation target tokens are scored with their context cut to the last "
+           f"k tokens, for every k: k <= {ind} is what training saw, larger k is extrapolation. Unlike windows of L..8L, "
+           "every k scores the same tokens with the same context length, so a longer window earns nothing for free.", "",
+           "**Baselines** (interpolated Kneser-Ney, fitted on the training split, scored on exactly these targets with "
+           f"the same context): unigram {_fmt(b['unigram'][ind])} nats (perplexity {math.exp(b['unigram'][ind]):.0f}), "
+           f"bigram {_fmt(b['bigram'][ind])} ({math.exp(b['bigram'][ind]):.1f}), trigram {_fmt(b['trigram'][ind])} "
+           f"({math.exp(b['trigram'][ind]):.1f}). A model not below the unigram did not learn; one not below the "
+           "trigram is reported as such. A model whose loss does not drop by more than "
+           f"{preset.uses_context_margin} nats between k = 4 and k = {ind} uses no context past 4 tokens and gets no "
+           "extrapolation verdict.", "",
+           f"Noise floor: the median over encodings of the seed-to-seed sd of the loss at k = {ind} is "
+           f"{_fmt(lm['noise_floor'], 4)} nats.", ""]
+    ks = [k for k in (1, 4, int(ind), 2 * L - 1, int(far)) if lm["ks"] and k in lm["ks"]]
+    out += ["| encoding | " + " | ".join(f"loss k={k}" for k in ks) + " | ppl k=" + ind
+            + " | beats trigram | uses context | ppl(8L-1)/ppl(L-1) | this run | published | verdict |",
+            "|" + "---|" * (len(ks) + 8)]
+    for row in lm["rows"]:
+        cells = [_ms(row["loss"].get(str(k))) if row["loss"].get(str(k), {}).get("mean") is not None else "n/a" for k in ks]
+        mean_in = row["loss"].get(ind, {}).get("mean")
+        beats = row["beats_trigram"]["direction"]
+        out.append(f"| {row['encoding']} | " + " | ".join(cells) + f" | {_fmt(math.exp(mean_in), 1) if mean_in else '-'} | "
+                   f"{ {'A < B': 'yes', 'A > B': 'no (worse)', None: 'not separable'}[beats]} | "
+                   f"{'yes' if row['uses_context_ok'] else 'no'} | {_ms(row['ratio'], 2)} | "
+                   f"{row['measured'] or ('did not learn' if not row['learned'] else 'no verdict')} | "
+                   f"{row['published']} | {_verdict(row['verdict']) if row['verdict'] else '-'} |")
+    out += ["", "Why each row reads as it does:", ""]
+    for row in lm["rows"]:
+        out.append(f"- **{row['encoding']}**: {row.get('reason', '-')}.")
+    out += ["", f"Integer positions add the raw index p to every dimension of the token vector: at p = {L - 1} that is "
+            f"{L - 1} per dimension against tokens of RMS 1, so after the first norm the token is a small perturbation "
+            "of a position vector that is the same direction for every position; the model cannot read the token, "
+            "which is why the naive scheme fails.", "",
+            "Orderings of Press et al. at the longest context:", ""]
+    out += _claims_md(lm["claims"])
+    out += [f"![loss against context length]({PLOTS['context']})", "",
+            f"![loss against position]({PLOTS['positions']})", ""]
+    return out
+
+
+def _ablation_md(ablations, preset, n) -> list[str]:
+    out = ["## 2. The other choices of the notes, one at a time", "",
+           f"The rope model of section 1 is the baseline (pre-RMSNorm, SwiGLU, cosine schedule, no label smoothing; eval "
+           f"loss {_ms(ablations['baseline'])} nats, n = {n}); each variant changes one thing and is trained with the same "
+           "seeds. ReLU and GELU feed-forwards are 1.5x wider than the gated ones, so all have the same parameter count "
+           "(Shazeer 2020). Label smoothing is scored on the unsmoothed loss.", ""]
+    out += ["| variant | difference in eval loss (variant - baseline) | 95% CI | claim | source | verdict | why |",
+            "|---|---|---|---|---|---|---|"]
+    for r in ablations["rows"]:
+        d = r["difference"]
+        ci = d["interval"]
+        out.append(f"| {r['variant']} | {_ms(d['difference'], 4)} | "
+                   f"{'-' if not ci else f'[{ci[0]:.4f}, {ci[1]:.4f}]'} | {r['claim']} | {r['source']} | "
+                   f"{_verdict(r['verdict'])} | {r['reason']} |")
+    out += ["", f"![ablations]({PLOTS['ablations']})", ""]
+    return out
+
+
+def _norm_md(norm, preset, n) -> list[str]:
+    g = preset.norm
+    sizes = g.model
+    out = ["## 3. Norm placement: a pre-registered grid", "",
+           f"Deep narrow causal LMs ({sizes.get('num_hidden_layers')} layers, width {sizes.get('hidden_size')}, "
+           f"LayerNorm, RoPE), {g.steps} steps, linear decay. The grid was fixed in the preset before running: every "
+           f"placement at learning rates {', '.join(f'{lr:g}' for lr in g.learning_rates)}, with {g.warmup_steps} "
+           f"warmup steps and without, {n} seeds each. Every cell is reported. Divergence (NaN/Inf, or a loss above 3x "
+           "its best) stops a run and counts as a result.", "",
+           "| placement | lr | warmup | eval loss | learned (of n) | diverged (of n) |", "|---|---|---|---|---|---|"]
+    for c in norm["table"]:
+        out.append(f"| {c['placement']} | {c['lr']:g} | {'yes' if c['warmup'] else 'no'} | {_ms(c['loss'])} | "
+                   f"{c['learned']} of {c['n']} | {c['diverged']} of {c['n']} |")
+    out += ["", f"Gradient norm of each layer's feed-forward weights at initialisation, averaged over {g.grad_batches} "
+            f"batches per seed: log(last / first) {', '.join(f'{p} {_ms(s)}' for p, s in norm['growth'].items())} "
+            "(mean ± sd over seeds; 'grows' means the ratio exceeds 1.1 with 95% confidence).", ""]
+    out += _claims_md(norm["claims"])
+    out += [f"![norm placement grid]({PLOTS['norm_grid']})", "",
+            f"![gradient norm per layer at initialisation]({PLOTS['init_grads']})", ""]
+    return out
+
+
+def _tasks_md(tasks, preset, n) -> list[str]:
+    from .tasks import TASK_SETTINGS
+
+    settings = TASK_SETTINGS.get(preset.name)
+    L = getattr(settings, "train_max_length", None) or getattr(settings, "L", None)
+    out = ["## 4. Synthetic length generalisation", "",
+           f"Decoder-only models trained on instances of length n <= {L} and scored by exact match (greedy, the whole "
+           f"answer and its end token right) at n = {', '.join(tasks['lengths'])}; {n} seeds. A model below "
+           f"{LEARNED_TASK:.0%} exact match in distribution (on any seed) did not learn the task and takes part in no "
+           "comparison. Kazemnejad et al. (2023) found, for decoder-only models: no positions (NoPE) and T5's bias "
+           "generalise best, then ALiBi, then rotary; absolute encodings worst.", ""]
+    header = "| task | encoding | " + " | ".join(f"n={m}" for m in tasks["lengths"]) + " | learned |"
+    out += [header, "|" + "---|" * (len(tasks["lengths"]) + 3)]
+    for r in tasks["rows"]:
+        cells = [_ms(r["exact_match"].get(m), 2) if r["exact_match"].get(m) else "n/a" for m in tasks["lengths"]]
+        out.append(f"| {r['task']} | {r['encoding']} | " + " | ".join(cells) + f" | {'yes' if r['learned'] else 'no'} |")
+    out += ["", "n/a: learned positions have no row past their table."]
+    out += [""] + _claims_md(tasks["claims"])
+    out += [f"![tasks]({PLOTS['tasks']})", ""]
+    return out
+
+

@@ -30,14 +30,12 @@ FINISHED, DIVERGED, NOT_APPLICABLE, FAILED = "finished", "diverged", "not_applic
 
 @dataclass(frozen=True)
 class RunSpec:
-    experiment: str  # "extrapolation" | "norm_placement"
-    name: str  # e.g. "rope", "post, no warmup"
+    experiment: str  # a key of experiments.MEASURES: "lm", "ablation", "norm_grid", "init_grad", "tasks", ...
+    name: str  # unique within the experiment, seed included: e.g. "rope/seed42"
     train: dict  # keyword arguments of modeling_study.training.make_arguments (no output_dir)
     config_overrides: dict = field(default_factory=dict)  # extra StudyConfig fields (run_training's config_overrides)
-    eval_lengths: tuple[int, ...] = ()  # perplexity at these lengths after training
-    eval_tokens: int = 0  # validation tokens scored at every length
-    init_grad_norms: bool = False  # per-layer gradient norm of the untrained model (Xiong et al. Fig. 3)
-    labels: dict = field(default_factory=dict)  # for the report: e.g. {"placement": "post", "warmup": False}
+    labels: dict = field(default_factory=dict)  # for the report: e.g. {"placement": "post", "warmup": False, "seed": 42}
+    measure: dict = field(default_factory=dict)  # what to measure after training (the experiment's own settings)
 
     def key(self) -> str:
         import torch
@@ -61,11 +59,21 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(path: Path, data) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    """Write to a temporary file in the same folder, then rename: readers never see half a file.
+
+    mkstemp creates the file 0600; it gets the mode any other output gets (0666 minus the umask).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, allow_nan=False, default=_json_default)
         os.replace(tmp, path)
@@ -91,30 +99,38 @@ def _finite(value):
     return value
 
 
-def run_one(spec: RunSpec, cache_dir: Path, force: bool = False) -> dict:
-    """Train and measure one spec, or return its cached result."""
+def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: bool = False) -> dict:
+    """Train and measure one (condition, seed) spec, or return its cached result.
+
+    The cached JSON keeps every per-seed measurement (loss curves, per-target and per-position
+    losses), so a new analysis of the same runs does not retrain. ``keep_weights`` also keeps the
+    trained model (safetensors) in ``<cache_dir>/<key>/final``; otherwise the work folder is deleted.
+    """
     from .experiments import measure
 
-    cached = cache_dir / f"{spec.key()}.json"
+    key = spec.key()
+    cached = cache_dir / f"{key}.json"
     if cached.exists() and not force:
         result = json.loads(cached.read_text())
         result["cached"] = True
         return result
-    work_dir = cache_dir / spec.key()
+    work_dir = cache_dir / key
     start = time.perf_counter()
     cache_dir.mkdir(parents=True, exist_ok=True)
     try:
         # Trainer's log lines and save bars go to the run's log file; the study shows one bar over the runs
-        with open(cache_dir / f"{spec.key()}.log", "w") as log, redirect_stdout(log), redirect_stderr(log):
-            result = measure(spec, work_dir)
+        with open(cache_dir / f"{key}.log", "w") as log, redirect_stdout(log), redirect_stderr(log):
+            result = measure(spec, work_dir, keep_weights=keep_weights)
     except KeyboardInterrupt:
+        shutil.rmtree(work_dir, ignore_errors=True)
         raise
     except Exception as error:  # one broken run must not stop the study
+        shutil.rmtree(work_dir, ignore_errors=True)
         return {"experiment": spec.experiment, "name": spec.name, "labels": spec.labels, "status": FAILED,
                 "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(limit=5)}
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints and weights are not kept: the numbers are
-    result.update(experiment=spec.experiment, name=spec.name, labels=spec.labels, key=spec.key(),
+    if not keep_weights:
+        shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints and weights: the measurements are kept instead
+    result.update(experiment=spec.experiment, name=spec.name, labels=spec.labels, key=key,
                   spec=asdict(spec), wall_time=time.perf_counter() - start)
     result = _finite(result)
     write_json_atomic(cached, result)
@@ -122,30 +138,55 @@ def run_one(spec: RunSpec, cache_dir: Path, force: bool = False) -> dict:
     return result
 
 
-def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike = "study_out", *, seed: int = 42,
-              force: bool = False, progress: bool = True) -> dict:
-    """Run every planned run of ``preset`` (skipping cached ones), then write the report.
+def default_output_dir(preset: str) -> str:
+    """Each preset writes to its own folder, so a smoke run never overwrites a default report."""
+    return os.path.join("study_out", preset)
 
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"42,43,44"`` or ``"42-46"`` (non-negative integers) -> seeds; a clear ValueError otherwise."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"--seeds takes non-negative integers separated by commas, or a range like 42-44; got {text!r}.")
+        seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must list distinct seeds, got {text!r}.")
+    return tuple(seeds)
+
+
+def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | None = None, *, seeds=None,
+              force: bool = False, progress: bool = True, keep_weights: bool = False) -> dict:
+    """Run every planned (condition, seed) run of ``preset`` (skipping cached ones), then write the report.
+
+    ``seeds``: overrides the preset's seeds (at least 2 for any verdict; the presets use 3).
     Returns the document written to ``results.json``. Ctrl-C stops after the run in progress is
     abandoned; everything finished before it is cached and reused by the next invocation.
     """
-    from .experiments import ambiguity_section, plan, unigram_loss
+    from .experiments import ambiguity_section, ngram_baselines, plan
     from .report import write_report
 
     if isinstance(preset, str):
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}.")
         preset = PRESETS[preset]
-    output_dir = Path(output_dir)
+    seeds = tuple(seeds) if seeds is not None else preset.seeds
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers, got {seeds!r}.")
+    output_dir = Path(output_dir if output_dir is not None else default_output_dir(preset.name))
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--output_dir {output_dir} is a file; give a folder (it is created if missing).")
     cache_dir = output_dir / "runs"
     start = time.perf_counter()
-    specs = plan(preset, seed)
+    specs = plan(preset, seeds)
     results = []
     bar = tqdm(specs, desc=f"study ({preset.name})", unit="run", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(f"{spec.experiment}: {spec.name}")
-        results.append(run_one(spec, cache_dir, force=force))
+        results.append(run_one(spec, cache_dir, force=force, keep_weights=keep_weights))
     bar.close()
-    ambiguity = ambiguity_section(preset, seed)
-    return write_report(output_dir, preset, seed, results, ambiguity, wall_time=time.perf_counter() - start,
-                        unigram_loss=unigram_loss(preset))
+    baselines = ngram_baselines(preset)
+    ambiguity = ambiguity_section(preset, seeds[0])
+    return write_report(output_dir, preset, seeds, results, ambiguity, baselines,
+                        wall_time=time.perf_counter() - start)

@@ -1,0 +1,327 @@
+"""From cached per-seed runs to spread-aware verdicts, one function per question.
+
+Every verdict goes through ``stats.compare`` / ``stats.within`` (paired by seed, 95% t interval):
+a direction is stated only when the interval separates it, otherwise the verdict is
+"inconclusive at this budget" with the interval as the reason. Nothing here is hard-coded to agree;
+a comparison that cannot come out otherwise (learned positions past their table) is not counted.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .runner import FINISHED
+from .stats import INCONCLUSIVE, compare, noise_floor, summarise, within
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _by(runs: list[dict], *keys: str) -> dict:
+    """Group runs by their labels ``keys`` (without the seed): {(k1, ...): {seed: run}}."""
+    out: dict = {}
+    for run in runs:
+        group = tuple(run["labels"][k] for k in keys)
+        out.setdefault(group if len(keys) > 1 else group[0], {})[run["labels"]["seed"]] = run
+    return out
+
+
+def _values(seed_runs: dict, get) -> dict:
+    """{seed: get(run)} for finished runs where ``get`` gives a finite number."""
+    out = {}
+    for seed, run in seed_runs.items():
+        if run.get("status") != FINISHED:
+            continue
+        value = get(run)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out[seed] = float(value)
+    return out
+
+
+def _claim(text: str, source: str, comparison, expected: set[str], *, unexpected: set[str] | None = None,
+           blocked: str | None = None, numbers: str = "") -> dict:
+    """A published claim checked against a comparison: agrees if its direction is one of ``expected``."""
+    if blocked:
+        return {"claim": text, "source": source, "verdict": INCONCLUSIVE, "reason": blocked, "numbers": numbers}
+    if comparison.direction is None:
+        return {"claim": text, "source": source, "verdict": INCONCLUSIVE, "reason": comparison.reason,
+                "numbers": numbers, "comparison": comparison.as_dict()}
+    if comparison.direction in expected:
+        verdict = "agrees"
+    elif unexpected is None or comparison.direction in unexpected:
+        verdict = "disagrees"
+    else:
+        verdict = INCONCLUSIVE
+    return {"claim": text, "source": source, "verdict": verdict, "reason": comparison.reason, "numbers": numbers,
+            "comparison": comparison.as_dict()}
+
+
+def equal_claim(text: str, source: str, a: dict, b: dict, margin: float, numbers: str = "") -> dict:
+    """An "about equal" claim: agrees when the 95% CI of A - B lies inside +-margin, disagrees when it
+    lies entirely outside it, inconclusive otherwise (a CI straddling the margin says neither)."""
+    c = within(a, b, margin)
+    claim = _claim(f"{text} (within ±{margin:g} nats)", source, c, {"A ~ B"}, unexpected=set(), numbers=numbers)
+    if c.interval is not None and (c.interval[0] > margin or c.interval[1] < -margin):
+        claim["verdict"] = "disagrees"
+        claim["reason"] = f"95% CI of A - B [{c.interval[0]:.3g}, {c.interval[1]:.3g}] lies outside ±{margin:g}"
+    return claim
+
+
+def constant(seeds, value: float) -> dict:
+    return {seed: value for seed in seeds}
+
+
+# ------------------------------------------------------------------------ 1. language models (Press)
+PRESS = "Press et al. 2022, arXiv:2108.12409, Fig. 1 and Tables 2-3"
+# What happens to the loss when the context grows past the training length L (Press et al. Figure 1):
+PUBLISHED_EXTRAPOLATION = {"sinusoidal": "degrades", "rope": "degrades", "alibi": "holds", "t5": "holds"}
+
+
+def analyse_lm(runs: list[dict], baselines: dict, preset) -> dict:
+    """Per encoding: loss against context length (same targets), n-gram comparison, verdicts."""
+    lm = preset.lm
+    L = lm.train_length
+    ks = None
+    groups = _by(runs, "encoding")
+    in_dist, far, short = str(L - 1), str(lm.factor * L - 1), "4"
+    rows, per_seed_in = [], {}
+    trigram, unigram = baselines["trigram"][in_dist], baselines["unigram"][in_dist]
+
+    def at(k):
+        return lambda run: (run["context"]["nll"].get(k) and sum(run["context"]["nll"][k]) / len(run["context"]["nll"][k]))
+
+    for encoding in preset.encodings:
+        seed_runs = groups.get(encoding, {})
+        finished = {s: r for s, r in seed_runs.items() if r.get("status") == FINISHED}
+        if finished and ks is None:
+            ks = next(iter(finished.values()))["context"]["ks"]
+        row = {"encoding": encoding, "n": len(finished), "statuses": sorted({r["status"] for r in seed_runs.values()}),
+               "loss": {}, "verdict": None}
+        for k in (ks or []):
+            row["loss"][str(k)] = summarise(_values(seed_runs, at(str(k))).values()).as_dict()
+        loss_in, loss_far, loss_short = (_values(seed_runs, at(k)) for k in (in_dist, far, short))
+        per_seed_in[encoding] = loss_in
+        seeds = list(loss_in)
+        row["beats_unigram"] = compare(loss_in, constant(seeds, unigram)).as_dict()
+        row["beats_trigram"] = compare(loss_in, constant(seeds, trigram)).as_dict()
+        learned = row["beats_unigram"]["direction"] == "A < B"
+        uses = compare(loss_short, {s: v + preset.uses_context_margin for s, v in loss_in.items()})
+        row["uses_context"] = uses.as_dict()
+        row["learned"] = learned
+        row["uses_context_ok"] = uses.direction == "A > B"
+        ratios = {s: math.exp(loss_far[s] - loss_in[s]) for s in loss_far if s in loss_in}
+        row["ratio"] = summarise(ratios.values()).as_dict()
+        published = PUBLISHED_EXTRAPOLATION.get(encoding)
+        row["published"] = published or ("cannot run past L (not counted: it cannot come out otherwise)"
+                                         if encoding == "learned" else "-")
+        if not loss_far:
+            row["measured"] = "cannot run past L" if encoding == "learned" else None
+            row["reason"] = "no loss past L"
+        elif not learned:
+            row["measured"], row["reason"] = None, "did not learn (not below the unigram baseline): no extrapolation verdict"
+        elif not row["uses_context_ok"]:
+            row["measured"], row["reason"] = None, (f"uses no context past 4 tokens (loss(k=4) - loss(k={in_dist}) not "
+                                                    f"above {preset.uses_context_margin} nats: {uses.reason}): no extrapolation verdict")
+        else:
+            c = within(loss_far, loss_in, preset.holds_margin)
+            row["measured"] = {"A ~ B": "holds", "A < B": "holds", "A > B": "degrades"}.get(c.direction)
+            row["reason"] = c.reason
+            row["extrapolation"] = c.as_dict()
+        if published:
+            row["verdict"] = INCONCLUSIVE if row["measured"] is None else (
+                "agrees" if row["measured"] == published else "disagrees")
+        rows.append(row)
+
+    by_name = {row["encoding"]: row for row in rows}
+    far_values = {e: _values(groups.get(e, {}), at(far)) for e in preset.encodings}
+
+    def ordering(a: str, b: str) -> dict | None:
+        if a not in by_name or b not in by_name:
+            return None
+        text = f"{a} has a lower loss than {b} with {far} tokens of context (8L - 1)"
+        blocked = None
+        for name in (a, b):
+            if not (by_name[name]["learned"] and by_name[name]["uses_context_ok"]):
+                blocked = f"{name} did not learn or uses no context past 4 tokens at this budget"
+        numbers = f"{a} {summarise(far_values[a].values()).text()}, {b} {summarise(far_values[b].values()).text()} nats"
+        return _claim(text, PRESS, compare(far_values[a], far_values[b]), {"A < B"}, blocked=blocked, numbers=numbers)
+
+    claims = [c for c in (ordering("alibi", "sinusoidal"), ordering("t5", "sinusoidal"), ordering("alibi", "rope"),
+                          ordering("rope", "sinusoidal")) if c]
+    return {"rows": rows, "claims": claims, "ks": ks, "baselines": baselines, "train_length": L,
+            "noise_floor": noise_floor(per_seed_in), "in_distribution_k": in_dist, "far_k": far,
+            "positions": position_bands(groups, preset)}
+
+
+def position_bands(groups: dict, preset) -> dict:
+    """Per encoding: mean and sd over seeds of the loss at each position of an 8L window."""
+    out = {}
+    for encoding, seed_runs in groups.items():
+        curves = [r["position_nll"] for r in seed_runs.values() if r.get("status") == FINISHED and r.get("position_nll")]
+        if not curves:
+            continue
+        columns = list(zip(*curves))
+        summaries = [summarise(c) for c in columns]
+        out[encoding] = {"mean": [s.mean for s in summaries], "sd": [s.sd for s in summaries], "n": len(curves)}
+    return out
+
+
+# ------------------------------------------------------------------------------------- 2. ablations
+ABLATION_CLAIMS = {
+    # variant: (claim, source, expected direction of variant vs baseline, None = "about equal")
+    "layernorm": ("LayerNorm and RMSNorm reach about the same loss", "Zhang & Sennrich 2019, arXiv:1910.07467, Tables 1-4",
+                  None),
+    "relu": ("SwiGLU beats a ReLU feed-forward of equal size", "Shazeer 2020, arXiv:2002.05202, Table 1", "A > B"),
+    "gelu": ("SwiGLU beats a GELU feed-forward of equal size", "Shazeer 2020, arXiv:2002.05202, Table 1", "A > B"),
+    "geglu": ("GEGLU and SwiGLU are about equal", "Shazeer 2020, arXiv:2002.05202, Table 1 (1.942 vs 1.944)", None),
+    "label_smoothing": ("label smoothing 0.1 hurts perplexity", "Vaswani et al. 2017, arXiv:1706.03762, section 5.4 and "
+                        "Table 3 row D", "A > B"),
+    "inverse_sqrt": ("at a fixed budget, cosine decay ends lower than warmup + inverse square root",
+                     "expectation, not a published head-to-head: inverse sqrt (Vaswani et al. 2017, 5.3) never "
+                     "anneals; cosine (Loshchilov & Hutter 2017, arXiv:1608.03983) does", "A > B"),
+}
+
+
+def analyse_ablations(runs: list[dict], lm_runs: list[dict], preset) -> dict:
+    """Each variant against the rope LM run of the same seed: eval loss difference, spread, verdict."""
+    base = _values(_by(lm_runs, "encoding").get("rope", {}), lambda r: r["training"]["eval_loss"])
+    groups = _by(runs, "variant")
+    rows = []
+    for variant in preset.ablations:
+        values = _values(groups.get(variant, {}), lambda r: r["training"]["eval_loss"])
+        text, source, expected = ABLATION_CLAIMS[variant]
+        numbers = f"variant {summarise(values.values()).text()}, baseline {summarise(base.values()).text()} nats"
+        if expected is None:
+            claim = equal_claim(text, source, values, base, preset.equal_margin, numbers)
+        else:
+            claim = _claim(text, source, compare(values, base), {expected}, numbers=numbers)
+        claim.update(variant=variant, difference=compare(values, base).as_dict())
+        rows.append(claim)
+    return {"rows": rows, "baseline": summarise(base.values()).as_dict()}
+
+
+# --------------------------------------------------------------------------------- 3. norm placement
+XIONG = "Xiong et al. 2020, arXiv:2002.04745"
+GROWTH_MARGIN = math.log(1.1)  # a ratio last/first within 10% of 1 is "flat"
+
+
+def analyse_norm(runs: list[dict], grad_runs: list[dict], preset, unigram_loss: float) -> dict:
+    grid = preset.norm
+    cells = _by(runs, "placement", "lr", "warmup")
+    table = []
+    for (placement, lr, warmup), seed_runs in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], not kv[0][2])):
+        losses = _values(seed_runs, lambda r: r["training"]["eval_loss"])
+        table.append({"placement": placement, "lr": lr, "warmup": warmup, "loss": summarise(losses.values()).as_dict(),
+                      "diverged": sum(r.get("status") == "diverged" for r in seed_runs.values()),
+                      "learned": sum(v < unigram_loss - 0.1 for v in losses.values()), "n": len(seed_runs)})
+
+    def loss(placement, lr, warmup):
+        return _values(cells.get((placement, lr, warmup), {}), lambda r: r["training"]["eval_loss"])
+
+    claims = []
+    for lr in grid.learning_rates:
+        if "post" in grid.placements:
+            cold, warm = loss("post", lr, False), loss("post", lr, True)
+            claims.append(_claim(f"lr {lr:g}: post-norm trains worse without warmup than with it", XIONG + ", section 3.1",
+                                 compare(cold, warm), {"A > B"},
+                                 numbers=f"eval loss without {summarise(cold.values()).text()}, with "
+                                         f"{summarise(warm.values()).text()}"))
+        if {"post", "pre"} <= set(grid.placements):
+            gain = {p: {s: loss(p, lr, False)[s] - loss(p, lr, True)[s]
+                        for s in set(loss(p, lr, False)) & set(loss(p, lr, True))} for p in ("post", "pre")}
+            claims.append(_claim(f"lr {lr:g}: warmup helps post-norm more than pre-norm", XIONG + ", sections 3-4",
+                                 compare(gain["post"], gain["pre"]), {"A > B"},
+                                 numbers=f"loss gained by warmup: post {summarise(gain['post'].values()).text()}, pre "
+                                         f"{summarise(gain['pre'].values()).text()}"))
+    if {"post", "pre"} <= set(grid.placements):
+        def best(placement, warmup):  # pre-registered rule: the learning rate with the lowest mean loss
+            options = [(summarise(loss(placement, lr, warmup).values()).mean, lr) for lr in grid.learning_rates]
+            options = [o for o in options if o[0] is not None]
+            return min(options)[1] if options else None
+        lr_pre, lr_post = best("pre", False), best("post", True)
+        if lr_pre is not None and lr_post is not None:
+            a, b = loss("pre", lr_pre, False), loss("post", lr_post, True)
+            claims.append(_claim("pre-norm without warmup reaches post-norm-with-warmup's loss or better (each at its "
+                                 "best grid lr)", XIONG + ", section 4 and Fig. 4", within(a, b, preset.equal_margin),
+                                 {"A ~ B", "A < B"}, numbers=
+                                 f"pre (lr {lr_pre:g}, no warmup) {summarise(a.values()).text()}, post (lr {lr_post:g}, "
+                                 f"warmup) {summarise(b.values()).text()}"))
+    grads = _by(grad_runs, "placement")
+    growth = {p: {s: math.log(r["init_grad_norms"][-1] / r["init_grad_norms"][0]) for s, r in seed_runs.items()
+                  if r.get("status") == FINISHED and r["init_grad_norms"][0] > 0}
+              for p, seed_runs in grads.items()}
+    profiles = {p: {"mean": [summarise(c).mean for c in zip(*[r["init_grad_norms"] for r in sr.values() if r.get("status") == FINISHED])],
+                    "sd": [summarise(c).sd for c in zip(*[r["init_grad_norms"] for r in sr.values() if r.get("status") == FINISHED])]}
+                for p, sr in grads.items()}
+    if "post" in growth:
+        g = growth["post"]
+        claims.append(_claim("at initialisation, post-norm's FFN gradient norm grows toward the last layer "
+                             "(last/first > 1.1)", XIONG + ", Fig. 3", compare(g, constant(g, GROWTH_MARGIN)), {"A > B"},
+                             numbers="log(last/first) post " + summarise(g.values()).text()))
+    if "pre" in growth:
+        g = growth["pre"]
+        claims.append(_claim("at initialisation, pre-norm's FFN gradient norm does not grow toward the last layer "
+                             "(last/first < 1.1)", XIONG + ", Fig. 3", compare(g, constant(g, GROWTH_MARGIN)), {"A < B"},
+                             numbers="log(last/first) pre " + summarise(g.values()).text()))
+    return {"table": table, "claims": claims, "growth": {p: summarise(g.values()).as_dict() for p, g in growth.items()},
+            "profiles": profiles}
+
+
+# -------------------------------------------------------------------------------------- 4. tasks
+KAZEMNEJAD = "Kazemnejad et al. 2023, arXiv:2305.19466, Fig. 2-3 (decoder-only)"
+LEARNED_TASK = 0.95  # exact match in distribution below this: the model did not learn the task
+
+
+def analyse_tasks(runs: list[dict], preset) -> dict:
+    """Exact match per task x encoding x length, with spread; Kazemnejad et al.'s ordering checked pairwise."""
+    groups = _by(runs, "task", "encoding")
+    tasks = sorted({t for t, _ in groups})
+    rows, claims = [], []
+    lengths = None
+    for task in tasks:
+        for encoding in preset.encodings:
+            seed_runs = groups.get((task, encoding), {})
+            if not seed_runs:
+                continue
+            finished = [r for r in seed_runs.values() if r.get("status") == FINISHED]
+            if finished and lengths is None:
+                lengths = sorted(finished[0]["accuracy"], key=int)
+            ind = _values(seed_runs, lambda r: r.get("in_distribution_exact_match"))
+            row = {"task": task, "encoding": encoding, "n": len(finished), "in_distribution": summarise(ind.values()).as_dict(),
+                   "learned": bool(ind) and min(ind.values()) >= LEARNED_TASK, "exact_match": {}}
+            for n in lengths or []:
+                vals = _values(seed_runs, lambda r, n=n: r["accuracy"].get(n, {}).get("exact_match")
+                               if r["accuracy"].get(n, {}).get("status") == FINISHED else None)
+                row["exact_match"][n] = summarise(vals.values()).as_dict() if vals else None
+            rows.append(row)
+    by = {(r["task"], r["encoding"]): r for r in rows}
+
+    def beyond(task, encoding):
+        """Per seed: mean exact match over the lengths past L."""
+        out = {}
+        for seed, run in groups.get((task, encoding), {}).items():
+            if run.get("status") != FINISHED:
+                continue
+            cells = [run["accuracy"][n] for n in (lengths or [])[1:]]
+            if cells and all(c.get("status") == FINISHED for c in cells):
+                out[seed] = sum(c["exact_match"] for c in cells) / len(cells)
+        return out
+
+    for task in tasks:
+        for a, b in (("none", "sinusoidal"), ("t5", "rope"), ("alibi", "rope"), ("none", "rope")):
+            if (task, a) not in by or (task, b) not in by:
+                continue
+            blocked = next((f"{n} did not learn {task} in distribution (exact match < {LEARNED_TASK} on some seed)"
+                            for n in (a, b) if not by[(task, n)]["learned"]), None)
+            va, vb = beyond(task, a), beyond(task, b)
+            claims.append(_claim(f"{task}: {a} generalises past L better than {b}", KAZEMNEJAD, compare(va, vb), {"A > B"},
+                                 blocked=blocked, numbers=f"mean exact match past L: {a} {summarise(va.values()).text()}, "
+                                                          f"{b} {summarise(vb.values()).text()}"))
+    return {"rows": rows, "claims": claims, "lengths": lengths or [], "tasks": tasks}
+
+
+def tally(*claim_lists) -> dict:
+    out = {"agrees": 0, "disagrees": 0, INCONCLUSIVE: 0}
+    for claims in claim_lists:
+        for c in claims:
+            out[c["verdict"]] = out.get(c["verdict"], 0) + 1
+    return out
