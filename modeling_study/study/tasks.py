@@ -1,0 +1,450 @@
+"""Synthetic length generalisation: train on short instances of a task, test on longer ones.
+
+Tasks whose answer is decided by positions (Kazemnejad et al. 2023, "The Impact of Positional
+Encoding on Length Generalization in Transformers", arXiv:2305.19466; Delétang et al. 2023, "Neural
+Networks and the Chomsky Hierarchy", arXiv:2207.02098). A decoder-only ``StudyForCausalLM`` is
+trained on instances of length ``n`` uniform in ``[1, L]`` and scored by exact match at
+``n = L, 1.5L, 2L, 3L``, once per positional encoding and seed.
+
+An instance of length ``n`` is the token sequence ``BOS x_1..x_n SEP y_1..y_m EOS`` over a fixed
+vocabulary: ``PAD=0, BOS=1, SEP=2, EOS=3``, then ``alphabet_size`` symbols. Only ``y`` and ``EOS`` are
+scored (training loss and accuracy); the prompt and the padding carry label -100.
+
+Scoring is greedy by teacher forcing: one forward pass over ``prompt + answer``; the arg-max at each
+answer position is compared with the target. Its exact-match verdict is that of greedy decoding
+(``generate``): up to the first wrong token both see the same inputs and make the same choices, so
+greedy reproduces the answer iff every teacher-forced arg-max is right (tests/test_tasks.py checks it
+against ``generate``). Token accuracy is the teacher-forced per-token accuracy (each token given the
+right prefix), which greedy decoding would lower after a first error.
+
+``measure_task(spec, work_dir)`` trains and scores one ``RunSpec``; ``plan_tasks`` lists the runs of a
+preset of ``TASK_SETTINGS``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .runner import DIVERGED, FINISHED, NOT_APPLICABLE, RunSpec
+
+PAD, BOS, SEP, EOS = 0, 1, 2, 3
+FIRST_SYMBOL = 4  # symbol i (0-based) is token FIRST_SYMBOL + i
+IGNORE = -100  # label of a token that is not scored (transformers' loss functions skip it)
+ENCODINGS = ("none", "integer", "binary", "sinusoidal", "learned", "rope", "alibi", "t5")
+TRAIN_STREAM, TEST_STREAM, IN_DISTRIBUTION_STREAM = 0, 1, 2  # separate random streams per seed
+
+
+# --------------------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    """A map from an input string ``x`` (symbols ``0..alphabet_size-1``) to its answer ``y``.
+
+    ``answer`` takes a ``(count, n)`` array of symbols and returns ``(count, m)``; every task here
+    has ``m = n`` (``answer_length``). ``source`` names the paper the task comes from.
+    """
+
+    name: str
+    answer: Callable[[np.ndarray], np.ndarray]
+    source: str
+
+    def answer_length(self, n: int) -> int:
+        return n
+
+    def sequence_length(self, n: int) -> int:
+        """Tokens of an instance of length ``n``: BOS, x, SEP, y, EOS."""
+        return n + self.answer_length(n) + 3
+
+    def instances(self, rng: np.random.Generator, n: int, count: int, alphabet_size: int) -> np.ndarray:
+        """``count`` token sequences of input length ``n``, ``(count, sequence_length(n))`` int64.
+
+        Symbols are drawn uniformly (with repeats) from ``rng``: the same generator state gives the
+        same instances.
+        """
+        x = rng.integers(0, alphabet_size, size=(count, n))
+        y = self.answer(x)
+        column = lambda token: np.full((count, 1), token)  # noqa: E731
+        return np.concatenate([column(BOS), x + FIRST_SYMBOL, column(SEP), y + FIRST_SYMBOL, column(EOS)], axis=1)
+
+
+TASKS: dict[str, Task] = {
+    # Copy: y = x. Kazemnejad et al. 2023 ("Copy"); Delétang et al. 2023 ("Duplicate String" writes x twice).
+    "copy": Task("copy", lambda x: x.copy(), "Kazemnejad et al. 2023, arXiv:2305.19466"),
+    # Reverse: y = x_n..x_1. Kazemnejad et al. 2023; Delétang et al. 2023 ("Reverse String", context-free).
+    "reverse": Task("reverse", lambda x: x[:, ::-1].copy(), "Kazemnejad et al. 2023, arXiv:2305.19466; "
+                    "Delétang et al. 2023, arXiv:2207.02098"),
+    # Sort: y = x in ascending order. Kazemnejad et al. 2023 ("Sort"); Delétang et al. 2023 ("Bucket Sort").
+    "sort": Task("sort", lambda x: np.sort(x, axis=1), "Kazemnejad et al. 2023, arXiv:2305.19466; "
+                 "Delétang et al. 2023, arXiv:2207.02098"),
+}
+
+
+def _rng(seed: int, stream: int, *key: int) -> np.random.Generator:
+    """An independent generator per (seed, stream, key): train and test never share draws, and adding
+    a test length does not change the instances of the others."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, *key)))
+
+
+def answer_start(n: int) -> int:
+    """Index of y_1 in an instance of input length n (after BOS, x_1..x_n, SEP)."""
+    return n + 2
+
+
+def labels_for(sequence: np.ndarray, n: int) -> np.ndarray:
+    """Labels of one or more sequences of input length ``n``: the tokens of ``y`` and EOS, -100 elsewhere."""
+    labels = np.array(sequence, dtype=np.int64, copy=True)
+    labels[..., : answer_start(n)] = IGNORE
+    return labels
+
+
+def training_instances(task: Task, seed: int, count: int, max_length: int, alphabet_size: int) -> list[dict]:
+    """``count`` training examples with input lengths uniform in ``[1, max_length]``, from the train stream.
+
+    Each is ``{"input_ids", "labels"}`` (1-D int64 tensors, unpadded). Instances of one length are
+    drawn together (vectorised), in the order of the lengths drawn.
+    """
+    rng = _rng(seed, TRAIN_STREAM)
+    lengths = rng.integers(1, max_length + 1, size=count)
+    examples: list[dict | None] = [None] * count
+    for n in np.unique(lengths):
+        where = np.flatnonzero(lengths == n)
+        batch = task.instances(rng, int(n), len(where), alphabet_size)
+        labels = labels_for(batch, int(n))
+        for row, index in enumerate(where):
+            examples[index] = {"input_ids": torch.from_numpy(batch[row]), "labels": torch.from_numpy(labels[row])}
+    return examples
+
+
+def instances_at_length(task: Task, seed: int, n: int, count: int, alphabet_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` test instances of input length exactly ``n``: ``(input_ids, labels)``, each ``(count, T)``."""
+    batch = task.instances(_rng(seed, TEST_STREAM, n), n, count, alphabet_size)
+    return torch.from_numpy(batch), torch.from_numpy(labels_for(batch, n))
+
+
+def in_distribution_instances(task: Task, seed: int, count: int, max_length: int, alphabet_size: int) -> list[dict]:
+    """``count`` held-out instances with lengths uniform in ``[1, max_length]`` (the training
+    distribution), drawn from their own stream. Small lengths have few distinct strings
+    (``alphabet_size ** n``), so some of these may also occur in training, as in any i.i.d. test set."""
+    rng = _rng(seed, IN_DISTRIBUTION_STREAM)
+    lengths = rng.integers(1, max_length + 1, size=count)
+    out = []
+    for n in lengths:
+        batch = task.instances(rng, int(n), 1, alphabet_size)
+        out.append({"input_ids": torch.from_numpy(batch[0]), "labels": torch.from_numpy(labels_for(batch, int(n))[0])})
+    return out
+
+
+def collate(examples: list[dict]) -> dict:
+    """Right-pad a list of examples: input_ids with PAD, labels with -100.
+
+    No attention mask: in a causal decoder a real token never attends to the padding that follows it,
+    and positions count from 0 either way, so the mask would change nothing but the speed (sdpa's
+    causal kernel needs no mask).
+    """
+    pad = torch.nn.utils.rnn.pad_sequence
+    return {
+        "input_ids": pad([e["input_ids"] for e in examples], batch_first=True, padding_value=PAD),
+        "labels": pad([e["labels"] for e in examples], batch_first=True, padding_value=IGNORE),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------------
+
+
+def score_predictions(predictions: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """Exact match and per-token correctness of next-token predictions against scored labels.
+
+    Args:
+        predictions: ``(B, T)`` arg-max token at every position (the prediction for position ``t + 1``).
+        labels: ``(B, T)`` targets, -100 where not scored (prompt, padding).
+
+    Returns ``(exact (B,) bool, correct tokens, scored tokens)``: a row is exact when every scored
+    token (the answer and EOS) is predicted; one wrong token, or EOS missed, makes it not exact.
+    """
+    if predictions.shape != labels.shape:
+        raise ValueError(f"predictions {tuple(predictions.shape)} and labels {tuple(labels.shape)} must have one shape.")
+    targets, guesses = labels[:, 1:], predictions[:, :-1]  # position t predicts token t + 1
+    scored = targets != IGNORE
+    if not scored.any(dim=1).all():
+        raise ValueError("every row of labels needs at least one scored token (an answer and EOS).")
+    right = (guesses == targets) & scored
+    exact = (right | ~scored).all(dim=1)
+    return exact, int(right.sum()), int(scored.sum())
+
+
+@torch.no_grad()
+def evaluate_batches(model, batches) -> dict:
+    """Exact match and token accuracy of ``model`` over ``(input_ids, labels)`` batches (teacher forced)."""
+    model.eval()
+    exact, correct, total = [], 0, 0
+    for input_ids, labels in batches:
+        predictions = model(input_ids=input_ids.to(model.device), use_cache=False).logits.argmax(-1).cpu()
+        rows, right, scored = score_predictions(predictions, labels)
+        exact.append(rows)
+        correct, total = correct + right, total + scored
+    exact = torch.cat(exact)
+    return {"status": FINISHED, "exact_match": float(exact.float().mean()), "token_accuracy": correct / total,
+            "n": int(exact.numel())}
+
+
+def _chunks(input_ids: torch.Tensor, labels: torch.Tensor, size: int):
+    for start in range(0, len(input_ids), size):
+        yield input_ids[start:start + size], labels[start:start + size]
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Everything a task run depends on; ``dataclasses.asdict`` of it travels in ``RunSpec.train``.
+
+    Args:
+        name: the preset's name.
+        tasks: task names (keys of ``TASKS``).
+        train_max_length: L; training input lengths are uniform in ``[1, L]``.
+        test_multipliers: test at ``n = round(m * L)`` for each m.
+        alphabet_size: number of symbols (the vocabulary is 4 specials + these).
+        model: ``StudyConfig`` fields (sizes, and any other choice held fixed across encodings).
+        steps, batch_size, learning_rate, warmup_steps, weight_decay, lr_scheduler_type: the
+            ``Trainer``'s optimisation (AdamW); every step sees fresh instances.
+        n_test: instances per test length, and in the in-distribution set.
+        eval_batch_size: instances per forward pass when scoring.
+        logging_steps: training-loss log interval (the loss history's resolution).
+        use_cpu: train on the CPU even when an accelerator is present (the CPU presets), else
+            the Trainer's device.
+        num_threads: torch intra-op threads during the run (restored after), None to leave torch's
+            setting. Tiny models gain nothing from a second thread and lose much when the cores are
+            shared: one copy step of the default model took 0.029 s with 1 thread, 0.53 s with 2 (2 CPU
+            cores at load average ~7).
+    """
+
+    name: str
+    tasks: tuple[str, ...] = ("copy", "reverse", "sort")
+    train_max_length: int = 8
+    test_multipliers: tuple[float, ...] = (1, 1.5, 2, 3)
+    alphabet_size: int = 10
+    model: dict = field(default_factory=dict)
+    steps: int = 100
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    lr_scheduler_type: str = "cosine"
+    n_test: int = 100
+    eval_batch_size: int = 100
+    logging_steps: int = 10
+    num_threads: int | None = 1
+    use_cpu: bool = True
+
+    def __post_init__(self):
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"TaskSettings.tasks must be a non-empty subset of {sorted(TASKS)}, got {list(self.tasks)}.")
+        for name in ("train_max_length", "alphabet_size", "steps", "batch_size", "n_test", "eval_batch_size",
+                     "logging_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TaskSettings.{name} must be a positive integer, got {value!r}.")
+        if not self.test_multipliers or min(self.test_multipliers) < 1:
+            raise ValueError(f"TaskSettings.test_multipliers must be >= 1 (test at L and beyond), "
+                             f"got {list(self.test_multipliers)}.")
+
+    @property
+    def test_lengths(self) -> list[int]:
+        """``n = m * L`` rounded half up (1.5 x 5 = 7.5 -> 8), without repeats."""
+        lengths = [math.floor(m * self.train_max_length + 0.5) for m in self.test_multipliers]
+        return sorted(set(lengths))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TaskSettings":
+        """Inverse of ``dataclasses.asdict`` (lists from JSON back to tuples)."""
+        known = {f.name for f in fields(cls)}
+        if unknown := set(data) - known:
+            raise ValueError(f"TaskSettings has no fields {sorted(unknown)}; known: {sorted(known)}.")
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**data)
+
+
+TASK_SETTINGS: dict[str, TaskSettings] = {
+    # Checks the machinery in seconds: one task, a model that learns nothing.
+    "smoke": TaskSettings(
+        name="smoke", tasks=("copy",), train_max_length=4, alphabet_size=6,
+        model=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2),
+        steps=4, batch_size=8, warmup_steps=1, n_test=8, eval_batch_size=8, logging_steps=1,
+    ),
+    # 3 tasks x 8 encodings x 3 seeds in ~5 minutes on 2 CPU cores: too small to learn; reads "did not learn".
+    "default": TaskSettings(
+        name="default", train_max_length=8, alphabet_size=10,
+        model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4),
+        steps=100, batch_size=32, learning_rate=3e-3, warmup_steps=10, n_test=100,
+    ),
+    "long": TaskSettings(
+        name="long", train_max_length=8, alphabet_size=10,
+        model=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+        steps=600, batch_size=32, learning_rate=3e-3, warmup_steps=30, n_test=200,
+    ),
+    # A GPU's scale: Kazemnejad et al.'s L=20, a larger model, many more steps.
+    "full": TaskSettings(
+        name="full", train_max_length=20, alphabet_size=20,
+        model=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=8),
+        steps=20000, batch_size=64, learning_rate=3e-4, warmup_steps=1000, n_test=500, logging_steps=100,
+        num_threads=None, use_cpu=False,
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Training and measurement
+# --------------------------------------------------------------------------------------------------
+
+
+def build_task_model(settings: TaskSettings, task: Task, encoding: str):
+    """A fresh decoder over the task vocabulary; ``learned`` gets exactly the longest training sequence."""
+    from modeling_study import StudyConfig, StudyForCausalLM
+
+    config = StudyConfig(**{
+        **settings.model,
+        "vocab_size": FIRST_SYMBOL + settings.alphabet_size,
+        "position_encoding": encoding,
+        "max_position_embeddings": task.sequence_length(settings.train_max_length),
+        "is_causal": True,
+        "pad_token_id": PAD, "bos_token_id": BOS, "eos_token_id": EOS,
+    })
+    return StudyForCausalLM(config)
+
+
+def _check_train(train: dict) -> tuple[Task, str, int, TaskSettings]:
+    missing = {"task", "encoding", "seed", "settings"} - set(train)
+    if missing:
+        raise ValueError(f"RunSpec.train of a task run needs keys task, encoding, seed, settings; missing {sorted(missing)}.")
+    if train["task"] not in TASKS:
+        raise ValueError(f"RunSpec.train['task'] must be one of {sorted(TASKS)}, got {train['task']!r}.")
+    if train["encoding"] not in ENCODINGS:
+        raise ValueError(f"RunSpec.train['encoding'] must be one of {list(ENCODINGS)}, got {train['encoding']!r}.")
+    settings = TaskSettings.from_dict(train["settings"])
+    return TASKS[train["task"]], train["encoding"], int(train["seed"]), settings
+
+
+def measure_task(spec: RunSpec, work_dir: Path) -> dict:
+    """Train one (task, encoding, seed) with ``Trainer`` and score it at every test length.
+
+    Returns ``status`` ("finished" or "diverged": NaN/Inf loss or gradient; no accuracy then),
+    ``training`` (final_train_loss, loss_history, train_runtime, num_parameters, steps),
+    ``accuracy`` per test length ``{str(n): {status, exact_match, token_accuracy, n, reason?}}``
+    ("not_applicable" past a learned table), ``train_lengths`` [1, L] and
+    ``in_distribution_exact_match`` (held-out instances with n uniform in [1, L]).
+    """
+    task, encoding, seed, settings = _check_train(spec.train)
+    threads = torch.get_num_threads()
+    if settings.num_threads is not None:
+        torch.set_num_threads(settings.num_threads)
+    try:
+        model, result = _train(task, encoding, seed, settings, work_dir)
+        if result["status"] == FINISHED:
+            start = time.perf_counter()
+            result["accuracy"] = _score(model, task, encoding, seed, settings)
+            held_out = in_distribution_instances(task, seed, settings.n_test, settings.train_max_length,
+                                                 settings.alphabet_size)
+            batches = (tuple(collate(held_out[i:i + settings.eval_batch_size]).values())
+                       for i in range(0, len(held_out), settings.eval_batch_size))
+            result["in_distribution_exact_match"] = evaluate_batches(model, batches)["exact_match"]
+            result["eval_time"] = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return result
+
+
+def _train(task: Task, encoding: str, seed: int, settings: TaskSettings, work_dir: Path):
+    """The trained model and the result skeleton (status, training record, empty accuracy)."""
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from modeling_study.training import DivergenceCallback, HistoryCallback
+
+    train_data = training_instances(task, seed, settings.steps * settings.batch_size, settings.train_max_length,
+                                    settings.alphabet_size)
+    set_seed(seed)  # the same weights for the same seed, whatever ran before in this process
+    model = build_task_model(settings, task, encoding)
+    args = TrainingArguments(
+        output_dir=str(work_dir), max_steps=settings.steps, per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate, warmup_steps=settings.warmup_steps, weight_decay=settings.weight_decay,
+        lr_scheduler_type=settings.lr_scheduler_type, logging_steps=settings.logging_steps,
+        logging_nan_inf_filter=False,  # the divergence check must see a NaN loss
+        save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=settings.use_cpu, seed=seed, data_seed=seed,
+        dataloader_num_workers=0,
+    )
+    history = HistoryCallback()
+    # NaN/Inf only: a loss near 0 makes any ratio test fire on noise (0.001 -> 0.004 is "4x")
+    divergence = DivergenceCallback(blowup_factor=None)
+    trainer = Trainer(model=model, args=args, train_dataset=train_data, data_collator=collate,
+                      callbacks=[history, divergence])
+    train_result = trainer.train()
+    result = {
+        "status": DIVERGED if divergence.diverged else FINISHED,
+        "training": {
+            "final_train_loss": history.loss[-1][1] if history.loss else None,
+            "loss_history": history.loss,
+            "train_runtime": train_result.metrics.get("train_runtime"),
+            "num_parameters": model.num_parameters(),
+            "steps": trainer.state.global_step,
+            **divergence.summary(),
+        },
+        "accuracy": {},  # a diverged run is not scored: its weights hold NaN
+        "train_lengths": [1, settings.train_max_length],
+        "in_distribution_exact_match": None,
+    }
+    return model, result
+
+
+def _score(model, task: Task, encoding: str, seed: int, settings: TaskSettings) -> dict:
+    """Exact match and token accuracy at each test length; past a learned table, not_applicable."""
+    accuracy = {}
+    for n in settings.test_lengths:
+        length = task.sequence_length(n)
+        if model.model.position_encoding.bounded and length > model.config.max_position_embeddings:
+            accuracy[str(n)] = {
+                "status": NOT_APPLICABLE,
+                "reason": f"{encoding} cannot run past its table: an instance of length {n} has {length} tokens, "
+                          f"the table {model.config.max_position_embeddings} rows (the longest training sequence)",
+            }
+            continue
+        input_ids, labels = instances_at_length(task, seed, n, settings.n_test, settings.alphabet_size)
+        accuracy[str(n)] = evaluate_batches(model, _chunks(input_ids, labels, settings.eval_batch_size))
+    return accuracy
+
+
+def plan_tasks(preset_name: str, seeds: list[int], encodings: tuple[str, ...] = ENCODINGS) -> list[RunSpec]:
+    """Every (task, encoding, seed) run of a ``TASK_SETTINGS`` preset, named like "copy/rope/seed42"."""
+    if preset_name not in TASK_SETTINGS:
+        raise ValueError(f"preset_name must be one of {sorted(TASK_SETTINGS)}, got {preset_name!r}.")
+    if unknown := [e for e in encodings if e not in ENCODINGS]:
+        raise ValueError(f"encodings must be among {list(ENCODINGS)}, got unknown {unknown}.")
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got an empty list.")
+    settings = TASK_SETTINGS[preset_name]
+    specs = []
+    for task in settings.tasks:
+        for encoding in encodings:
+            for seed in seeds:
+                train = {"task": task, "encoding": encoding, "seed": int(seed), "settings": asdict(settings)}
+                specs.append(RunSpec("tasks", f"{task}/{encoding}/seed{seed}", train,
+                                     labels={"task": task, "encoding": encoding, "seed": int(seed)}))
+    return specs
+
+
+__all__ = ["BOS", "EOS", "PAD", "SEP", "TASKS", "TASK_SETTINGS", "Task", "TaskSettings", "collate", "measure_task",
+           "plan_tasks", "score_predictions"]
