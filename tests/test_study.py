@@ -1,178 +1,159 @@
-"""The study runner, end to end on the smoke preset."""
+"""The study runner, end to end on the smoke preset (2 seeds, one task), and its caching contract."""
 
 import json
-import time
+import os
+import stat
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from modeling_study.study import PRESETS, run_study
+from modeling_study.study import PRESETS, default_output_dir, run_study
 from modeling_study.study.experiments import plan
-from modeling_study.study.report import DID_NOT_LEARN, analyse_extrapolation, analyse_norm_placement
-from modeling_study.study.runner import DIVERGED, FINISHED, NOT_APPLICABLE
+from modeling_study.study.runner import DIVERGED, FAILED, FINISHED, run_one
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     output = tmp_path_factory.mktemp("study")
-    start = time.perf_counter()
     document = run_study("smoke", output, progress=False)
-    return output, document, time.perf_counter() - start
+    return output, document
 
 
 def test_every_planned_run_is_accounted_for(smoke):
-    output, document, _ = smoke
-    planned = plan(PRESETS["smoke"], seed=42)
-    assert len(planned) == len(PRESETS["smoke"].encodings) + 2 * len(PRESETS["smoke"].placements)
+    output, document = smoke
+    preset = PRESETS["smoke"]
+    planned = plan(preset)
     assert [(r["experiment"], r["name"]) for r in document["runs"]] == [(s.experiment, s.name) for s in planned]
+    seeds = {r["labels"]["seed"] for r in document["runs"]}
+    assert seeds == set(preset.seeds) and len(seeds) == 2
+    experiments = {r["experiment"] for r in document["runs"]}
+    assert experiments == {"lm", "ablation", "init_grad", "norm_grid", "tasks"}
+    assert {r["labels"]["task"] for r in document["runs"] if r["experiment"] == "tasks"} == {"copy"}
     for run in document["runs"]:
         assert run["status"] in (FINISHED, DIVERGED), run.get("error")
-    for run in document["runs"]:
-        if run["experiment"] == "extrapolation" and run["status"] == FINISHED:
-            cells = run["perplexity"]
-            assert list(cells) == [str(n) for n in PRESETS["smoke"].eval_lengths]
-            for length, cell in cells.items():
-                if run["name"] == "learned" and int(length) > PRESETS["smoke"].train_length:
-                    assert cell["status"] == NOT_APPLICABLE and "no row" in cell["reason"]
-                else:
-                    assert cell["status"] == FINISHED and cell["perplexity"] > 1
+    # each (run, seed) is cached on its own, with the measurements a new analysis needs
+    cached = [json.loads(p.read_text()) for p in (output / "runs").glob("*.json")]
+    assert len(cached) == len(planned)
+    lm = [c for c in cached if c["experiment"] == "lm"]
+    assert all(len(c["context"]["nll"]["1"]) == preset.lm.context_targets for c in lm)
+    assert all(len(c["position_nll"]) == preset.lm.factor * preset.lm.train_length - 1 for c in lm)
 
 
-def test_report_structure(smoke):
-    output, document, _ = smoke
+def test_report_has_every_question_with_spread(smoke):
+    output, document = smoke
     report = (output / "report.md").read_text()
-    for heading in ("## 1. Length extrapolation", "## 2. Norm placement", "## 3. Positional ambiguity",
-                    "## Every planned run"):
+    for heading in ("## 1. Language models", "## 2. The other choices", "## 3. Norm placement",
+                    "## 4. Synthetic length generalisation", "## 6. Positional ambiguity", "## Runs"):
         assert heading in report
-    for encoding in PRESETS["smoke"].encodings:
-        assert f"\n| {encoding} |" in report
-    assert "published" in report and "verdict" in report
-    assert "torch" in report and "seed 42" in report and "CPU cores" in report and "wall time" in report
-    assert report.count("| norm_placement |") == 6 and report.count("| extrapolation |") == 8
+    assert "seeds 42, 43 (n = 2 per condition)" in report and "95%" in report and " ± " in report
+    assert "Noise floor" in report and "trigram" in report and "Kneser-Ney" in report
     for name in document["plots"].values():
-        assert (output / name).stat().st_size > 10_000
-        assert f"]({name})" in report
+        assert (output / name).stat().st_size > 10_000 and f"]({name})" in report
     on_disk = json.loads((output / "results.json").read_text())
-    assert set(on_disk) >= {"meta", "preset", "runs", "extrapolation", "norm_placement", "ambiguity", "plots"}
-    assert on_disk["meta"]["versions"]["torch"] and on_disk["meta"]["hardware"]["cpu_count"]
-
-
-def test_verdicts_are_computed_from_the_numbers(smoke):
-    _, document, _ = smoke
-    for row in document["extrapolation"]["rows"]:
-        if row["ratio"] is not None:
-            from modeling_study.study.report import extrapolation_category
-
-            expected = extrapolation_category(row["ratio"]) if row["learned"] else DID_NOT_LEARN
-            assert row["category"] == expected
-            if row["published"] != "-":
-                assert row["agrees"] == ((row["category"] == row["published"]) if row["learned"] else None)
-    learned = next(r for r in document["extrapolation"]["rows"] if r["encoding"] == "learned")
-    assert list(learned["perplexity"].values())[1:] == [NOT_APPLICABLE] * 3
-    if learned["learned"]:  # the smoke models train 8 steps: usually not below unigram, so inconclusive
-        assert learned["category"] == "cannot run past L" and learned["agrees"] is True
-    else:
-        assert learned["category"] == DID_NOT_LEARN and learned["agrees"] is None
-    assert document["extrapolation"]["unigram_loss"] > 0
-    claims = document["norm_placement"]["claims"]
-    assert len(claims) == 3 and all(c["agrees"] in (True, False, None) for c in claims)  # None: inconclusive
-    verdicts = document["ambiguity"]["verdicts"]
-    assert verdicts and all(v["as_expected"] for v in verdicts)
-    assert document["ambiguity"]["sources"]["stand_in"] is True  # no Llama weights on this machine
-    assert "NOT Llama-3.2 weights" in document["ambiguity"]["sources"]["embeddings"]
+    assert set(on_disk) >= {"meta", "preset", "runs", "lm", "ablations", "norm_placement", "tasks", "ambiguity"}
+    assert on_disk["meta"]["seeds"] == [42, 43] and on_disk["meta"]["hardware"]["cpu_count"]
+    tally = on_disk["meta"]["tally"]
+    assert sum(tally.values()) > 0
+    # outputs are written like any other file (mkstemp's 0600 is not kept)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("results.json", "report.md"):
+        assert stat.S_IMODE((output / name).stat().st_mode) == 0o666 & ~umask
 
 
 def test_second_invocation_uses_the_cache_and_gives_the_same_numbers(smoke):
-    output, document, first_time = smoke
-    start = time.perf_counter()
+    output, document = smoke
     again = run_study("smoke", output, progress=False)
-    assert time.perf_counter() - start < first_time
     assert again["meta"]["runs_from_cache"] == len(again["runs"])
-    assert again["extrapolation"] == document["extrapolation"]
-    assert again["norm_placement"] == document["norm_placement"]
+    for key in ("lm", "ablations", "norm_placement", "tasks"):
+        assert again[key] == document[key]
 
 
-def test_same_seed_same_numbers(smoke, tmp_path):
-    _, document, _ = smoke
-    preset = PRESETS["smoke"]
-    from dataclasses import replace
+def test_same_seed_same_numbers_and_another_seed_other_numbers(tmp_path):
+    spec42, spec43 = (s for s in plan(PRESETS["smoke"], seeds=(42, 43)) if s.experiment == "lm" and
+                      s.labels["encoding"] == "rope")
+    first = run_one(spec42, tmp_path / "a")
+    second = run_one(spec42, tmp_path / "b")
+    other = run_one(spec43, tmp_path / "a")
+    assert first["training"]["loss_history"] == second["training"]["loss_history"]
+    assert first["context"] == second["context"] and first["position_nll"] == second["position_nll"]
+    assert first["training"]["loss_history"] != other["training"]["loss_history"]
+    assert first["context"]["nll"] != other["context"]["nll"]
 
-    only_two = replace(preset, encodings=("rope", "learned"), placements=("post",))
-    fresh = run_study(only_two, tmp_path, progress=False)
-    rows = {r["encoding"]: r for r in document["extrapolation"]["rows"]}
-    for row in fresh["extrapolation"]["rows"]:
-        assert row["perplexity"] == rows[row["encoding"]]["perplexity"]
+
+def test_force_retrains_and_keep_weights_keeps_the_model(tmp_path):
+    spec = next(s for s in plan(PRESETS["smoke"], seeds=(42,)) if s.experiment == "ablation")
+    cached = run_one(spec, tmp_path)
+    assert run_one(spec, tmp_path)["cached"] is True
+    forced = run_one(spec, tmp_path, force=True, keep_weights=True)
+    assert forced["cached"] is False and forced["training"]["loss_history"] == cached["training"]["loss_history"]
+    final = Path(forced["weights"])
+    assert (final / "model.safetensors").is_file() and (final / "config.json").is_file()
 
 
 def test_a_failing_run_is_reported_and_the_study_goes_on(tmp_path, monkeypatch):
-    from dataclasses import replace
-
     from modeling_study.study import experiments
 
     real = experiments.measure
 
-    def flaky(spec, work_dir):
-        if spec.name == "alibi":
+    def flaky(spec, work_dir, keep_weights=False):
+        if spec.name == "alibi/seed42":
             raise RuntimeError("simulated crash")
-        return real(spec, work_dir)
+        return real(spec, work_dir, keep_weights)
 
     monkeypatch.setattr(experiments, "measure", flaky)
-    preset = replace(PRESETS["smoke"], encodings=("alibi", "rope"), placements=("pre",))
-    document = run_study(preset, tmp_path, progress=False)
+    preset = replace(PRESETS["smoke"], ablations=(), tasks=False, norm=replace(PRESETS["smoke"].norm, placements=()))
+    document = run_study(preset, tmp_path, seeds=(42,), progress=False)
     statuses = {r["name"]: r["status"] for r in document["runs"]}
-    assert statuses["alibi"] == "failed" and statuses["rope"] == FINISHED
+    assert statuses["alibi/seed42"] == FAILED and statuses["rope/seed42"] == FINISHED
     assert "simulated crash" in (tmp_path / "report.md").read_text()
-    assert not any("alibi" in p.read_text() for p in (tmp_path / "runs").glob("*.json"))  # failures are not cached
+    assert not any("alibi/seed42" in p.read_text() for p in (tmp_path / "runs").glob("*.json"))  # not cached
 
 
-def _extrapolation_run(name, perplexities):
-    cells = {str(n): ({"status": NOT_APPLICABLE} if p is None else {"status": FINISHED, "perplexity": p})
-             for n, p in zip((64, 128, 256, 512), perplexities)}
-    return {"name": name, "status": FINISHED, "perplexity": cells}
-
-
-def test_verdicts_on_known_numbers():
-    """The verdict logic, on numbers whose answers are known (no training)."""
-    runs = [_extrapolation_run("sinusoidal", [100.0, 300.0, 900.0, 2000.0]),
-            _extrapolation_run("rope", [90.0, 95.0, 120.0, 150.0]),
-            _extrapolation_run("alibi", [92.0, 91.0, 90.0, 90.0]),
-            _extrapolation_run("t5", [400.0, 401.0, 402.0, 403.0]),  # ln 400 = 5.99: no better than unigram
-            _extrapolation_run("learned", [95.0, None, None, None])]
-    result = analyse_extrapolation(runs, [64, 128, 256, 512], unigram_loss=5.9)
-    rows = {r["encoding"]: r for r in result["rows"]}
-    assert rows["sinusoidal"]["category"] == "degrades sharply" and rows["sinusoidal"]["agrees"] is True
-    assert rows["rope"]["category"] == "degrades moderately" and rows["rope"]["agrees"] is True
-    assert rows["alibi"]["category"] == "holds" and rows["alibi"]["agrees"] is True
-    assert rows["t5"]["category"] == DID_NOT_LEARN and rows["t5"]["agrees"] is None  # flat, but says nothing
-    assert rows["learned"]["category"] == "cannot run past L" and rows["learned"]["agrees"] is True
-    claims = {c["claim"].split(" ")[0]: c["agrees"] for c in result["claims"]}
-    assert claims == {"ALiBi": None, "rotary": True}  # T5 did not learn: the first claim is inconclusive
-
-    def norm_run(placement, warmup, loss, status=FINISHED):
-        return {"labels": {"placement": placement, "warmup": warmup}, "status": status,
-                "training": {"eval_loss": loss, "final_train_loss": loss}, "init_grad_norms": []}
-
-    norm = analyse_norm_placement([norm_run("post", True, 4.6), norm_run("post", False, None, DIVERGED),
-                                   norm_run("pre", True, 4.5), norm_run("pre", False, 4.55)], unigram_loss=5.9)
-    assert [c["agrees"] for c in norm["claims"]] == [True, True]
-    norm = analyse_norm_placement([norm_run("post", True, 5.95), norm_run("post", False, 5.95),
-                                   norm_run("pre", True, 4.5), norm_run("pre", False, 4.55)], unigram_loss=5.9)
-    assert [c["agrees"] for c in norm["claims"]] == [True, False]  # warmup did not rescue post-norm
-    assert [r["learned"] for r in norm["rows"]] == [False, False, True, True]
-
-
-def test_unknown_preset():
-    with pytest.raises(ValueError, match=r"preset must be one of \['default', 'full', 'smoke'\]"):
+def test_unknown_preset_and_bad_output_dir(tmp_path):
+    with pytest.raises(ValueError, match=r"preset must be one of \['default', 'full', 'long', 'smoke'\], got 'huge'"):
         run_study("huge")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(ValueError, match="is a file; give a folder"):
+        run_study("smoke", a_file)
 
 
-def test_run_key_changes_with_the_code_that_decides_the_numbers(monkeypatch):
-    """An edit to the model, training or study code retrains instead of reusing a stale cached run."""
+def test_each_preset_has_its_own_output_folder():
+    assert default_output_dir("smoke") != default_output_dir("default")
+    assert default_output_dir("smoke") == os.path.join("study_out", "smoke")
+
+
+def test_script_turns_bad_arguments_into_one_line(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import run_study as script
+    finally:
+        sys.path.pop(0)
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("x")
+    for args, expected in ((["--output_dir", str(a_file)], f"--output_dir {a_file} is a file"),
+                           (["--seeds", "4x"], "--seeds takes non-negative integers")):
+        with pytest.raises(SystemExit) as exit_info:
+            script.main(args)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and expected in err and "Traceback" not in err
+        lines = err.strip().splitlines()
+        assert lines[0].startswith("usage:") and expected in lines[-1] and len(lines) <= 5  # usage + the error only
+
+
+def test_run_key_changes_with_the_code_and_the_seed(monkeypatch):
+    """An edit to the model, training or study code retrains; another seed is another run."""
     from modeling_study.study import runner
 
-    spec = plan(PRESETS["smoke"], seed=42)[0]
-    before = spec.key()
-    assert spec.key() == before  # stable for the same code
+    a, b = plan(PRESETS["smoke"], seeds=(42, 43))[:2]
+    assert a.labels["seed"] == 42 and b.labels["seed"] == 43 and a.key() != b.key()
+    before = a.key()
+    assert a.key() == before
     monkeypatch.setattr(runner, "code_fingerprint", lambda: "edited")
-    assert spec.key() != before
+    assert a.key() != before

@@ -186,8 +186,10 @@ def token_stream(split: str, block_size: int | None = None) -> torch.Tensor:
         else:
             from modeling_study.training.data import build_split
 
-            blocks = build_split(corpus_path(split), tokenizer, block_size).with_format("numpy")["input_ids"]
-            _STREAMS[key] = torch.from_numpy(np.asarray(blocks).reshape(-1).astype(np.int64))
+            import pyarrow.compute as pc
+
+            blocks = build_split(corpus_path(split), tokenizer, block_size).data.column("input_ids").combine_chunks()
+            _STREAMS[key] = torch.from_numpy(pc.list_flatten(blocks).to_numpy(zero_copy_only=False).astype(np.int64))
     return _STREAMS[key]
 
 
@@ -273,8 +275,22 @@ def measure(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- baselines
+_MEMO: dict = {}
+
+
 def ngram_baselines(preset: Preset) -> dict:
-    """Unigram, bigram and trigram (Kneser-Ney, fitted on the training split) on the LM targets, at every k."""
+    """Unigram, bigram and trigram (Kneser-Ney, fitted on the training split) on the LM targets, at every k.
+
+    Memoised per process (they depend only on the tokenizer, the corpus and the LM settings).
+    """
+    lm = preset.lm
+    key = ("ngram", lm.train_length, lm.factor, lm.context_targets)
+    if key not in _MEMO:
+        _MEMO[key] = _ngram_baselines(preset)
+    return _MEMO[key]
+
+
+def _ngram_baselines(preset: Preset) -> dict:
     from .lm import context_grid
     from .ngram import NGramModel, score_targets
 
@@ -292,7 +308,14 @@ def ngram_baselines(preset: Preset) -> dict:
 
 
 def ambiguity_section(preset: Preset, seed: int) -> dict:
-    """The demo's verdicts, with the sources of the tokens and rows stated plainly."""
+    """The demo's verdicts, with the sources of the tokens and rows stated plainly (memoised per process)."""
+    key = ("ambiguity", tuple(preset.ambiguity_models), seed)
+    if key not in _MEMO:
+        _MEMO[key] = _ambiguity_section(preset, seed)
+    return _MEMO[key]
+
+
+def _ambiguity_section(preset: Preset, seed: int) -> dict:
     from modeling_study.ambiguity import SENTENCE, ambiguity_verdicts, load_sentence_embeddings, repeated_token_indices
     from modeling_study.ambiguity import stand_in_embeddings
 

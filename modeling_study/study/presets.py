@@ -92,7 +92,7 @@ PRESETS: dict[str, Preset] = {
                       position_tokens=1024, max_eval_samples=16),
         ablations=("layernorm",),
         norm=NormGrid(model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2),
-                      placements=("post", "pre"), learning_rates=(1e-3,), warmup_steps=4, steps=8,
+                      placements=("post",), learning_rates=(1e-3,), warmup_steps=4, steps=8,
                       train_length=16, batch_size=4, grad_batches=2, max_eval_samples=16),
         ambiguity_models=("attention",),
     ),
