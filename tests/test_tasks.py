@@ -217,6 +217,8 @@ def test_settings_errors():
         TaskSettings("x", tasks=("add",))
     with pytest.raises(ValueError, match="TaskSettings.steps must be a positive integer, got 0"):
         TaskSettings("x", steps=0)
+    with pytest.raises(ValueError, match=r"TaskSettings.model may not set \['position_encoding'\]"):
+        TaskSettings("x", model={"hidden_size": 32, "position_encoding": "rope"})
     with pytest.raises(ValueError, match="test_multipliers must be >= 1"):
         TaskSettings("x", test_multipliers=(0.5, 1))
 

@@ -107,30 +107,47 @@ def labels_for(sequence: np.ndarray, n: int) -> np.ndarray:
     return labels
 
 
-def _mixed_lengths(task: Task, rng: np.random.Generator, count: int, max_length: int, alphabet_size: int) -> list[dict]:
-    """``count`` examples ``{"input_ids", "labels"}`` (1-D int64 tensors, unpadded), input lengths
-    uniform in ``[1, max_length]``; instances of one length are drawn together (vectorised)."""
-    lengths = rng.integers(1, max_length + 1, size=count)
-    examples: list[dict | None] = [None] * count
-    for n in np.unique(lengths):
-        where = np.flatnonzero(lengths == n)
-        batch = task.instances(rng, int(n), len(where), alphabet_size)
-        labels = labels_for(batch, int(n))
-        for row, index in enumerate(where):
-            examples[index] = {"input_ids": torch.from_numpy(batch[row]), "labels": torch.from_numpy(labels[row])}
-    return examples
+class MixedLengthInstances(torch.utils.data.Dataset):
+    """``count`` examples ``{"input_ids", "labels"}`` (1-D int64 tensors, unpadded) with input lengths
+    uniform in ``[1, max_length]``, drawn from ``rng``; instances of one length are drawn together.
+
+    Held as one small-integer array per length and turned into tensors when read, so the "full"
+    preset's 1.3 M instances take tens of MB, not a Python object each.
+    """
+
+    def __init__(self, task: Task, rng: np.random.Generator, count: int, max_length: int, alphabet_size: int):
+        if FIRST_SYMBOL + alphabet_size > 2 ** 15:
+            raise ValueError(f"alphabet_size={alphabet_size} is too large: token ids must fit in int16.")
+        lengths = rng.integers(1, max_length + 1, size=count)
+        self.groups: dict[int, np.ndarray] = {}  # n -> (instances of length n, sequence_length(n)) int16
+        self.where = np.empty((count, 2), dtype=np.int64)  # example i -> (n, row in its group)
+        for n in np.unique(lengths):
+            rows = np.flatnonzero(lengths == n)
+            self.groups[int(n)] = task.instances(rng, int(n), len(rows), alphabet_size).astype(np.int16)
+            self.where[rows] = np.stack([np.full(len(rows), n), np.arange(len(rows))], axis=1)
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} instances")
+        n, row = self.where[index]
+        sequence = self.groups[int(n)][row].astype(np.int64)
+        return {"input_ids": torch.from_numpy(sequence), "labels": torch.from_numpy(labels_for(sequence, int(n)))}
 
 
-def training_instances(task: Task, seed: int, count: int, max_length: int, alphabet_size: int) -> list[dict]:
+def training_instances(task: Task, seed: int, count: int, max_length: int, alphabet_size: int) -> MixedLengthInstances:
     """``count`` training examples, input lengths uniform in ``[1, max_length]``, from the train stream."""
-    return _mixed_lengths(task, _rng(seed, TRAIN_STREAM), count, max_length, alphabet_size)
+    return MixedLengthInstances(task, _rng(seed, TRAIN_STREAM), count, max_length, alphabet_size)
 
 
-def in_distribution_instances(task: Task, seed: int, count: int, max_length: int, alphabet_size: int) -> list[dict]:
+def in_distribution_instances(task: Task, seed: int, count: int, max_length: int,
+                              alphabet_size: int) -> MixedLengthInstances:
     """``count`` held-out examples from the training distribution (lengths uniform in ``[1, max_length]``),
     from their own stream. Short lengths have few distinct strings (``alphabet_size ** n``), so some
     of these also occur in training, as in any i.i.d. test set."""
-    return _mixed_lengths(task, _rng(seed, IN_DISTRIBUTION_STREAM), count, max_length, alphabet_size)
+    return MixedLengthInstances(task, _rng(seed, IN_DISTRIBUTION_STREAM), count, max_length, alphabet_size)
 
 
 def instances_at_length(task: Task, seed: int, n: int, count: int, alphabet_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,12 +198,12 @@ def score_predictions(predictions: torch.Tensor, labels: torch.Tensor) -> tuple[
 
 @torch.no_grad()
 def evaluate_batches(model, batches) -> dict:
-    """Exact match and token accuracy of ``model`` over ``(input_ids, labels)`` batches (teacher forced)."""
+    """Exact match and token accuracy of ``model`` over batches ``{"input_ids", "labels"}`` (teacher forced)."""
     model.eval()
     exact, correct, total = [], 0, 0
-    for input_ids, labels in batches:
-        predictions = model(input_ids=input_ids.to(model.device), use_cache=False).logits.argmax(-1).cpu()
-        rows, right, scored = score_predictions(predictions, labels)
+    for batch in batches:
+        predictions = model(input_ids=batch["input_ids"].to(model.device), use_cache=False).logits.argmax(-1).cpu()
+        rows, right, scored = score_predictions(predictions, batch["labels"])
         exact.append(rows)
         correct, total = correct + right, total + scored
     exact = torch.cat(exact)
@@ -196,12 +213,17 @@ def evaluate_batches(model, batches) -> dict:
 
 def _chunks(input_ids: torch.Tensor, labels: torch.Tensor, size: int):
     for start in range(0, len(input_ids), size):
-        yield input_ids[start:start + size], labels[start:start + size]
+        yield {"input_ids": input_ids[start:start + size], "labels": labels[start:start + size]}
 
 
 # --------------------------------------------------------------------------------------------------
 # Settings
 # --------------------------------------------------------------------------------------------------
+
+
+# StudyConfig fields that build_task_model sets from the task and the run, never from TaskSettings.model
+TASK_DECIDES = frozenset({"vocab_size", "position_encoding", "max_position_embeddings", "is_causal", "pad_token_id",
+                          "bos_token_id", "eos_token_id"})
 
 
 @dataclass(frozen=True)
@@ -255,6 +277,9 @@ class TaskSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TaskSettings.{name} must be a positive integer, got {value!r}.")
+        if reserved := sorted(set(self.model) & TASK_DECIDES):
+            raise ValueError(f"TaskSettings.model may not set {reserved}: the task decides them (vocabulary, "
+                             f"special tokens, the learned table's size) and the run its position_encoding.")
         if not self.test_multipliers or min(self.test_multipliers) < 1:
             raise ValueError(f"TaskSettings.test_multipliers must be >= 1 (test at L and beyond), "
                              f"got {list(self.test_multipliers)}.")
@@ -343,7 +368,7 @@ def build_task_model(settings: TaskSettings, task: Task, encoding: str):
     """A fresh decoder over the task vocabulary; ``learned`` gets exactly the longest training sequence."""
     from modeling_study import StudyConfig, StudyForCausalLM
 
-    config = StudyConfig(**{
+    config = StudyConfig(**{  # the TASK_DECIDES fields
         **settings.model,
         "vocab_size": FIRST_SYMBOL + settings.alphabet_size,
         "position_encoding": encoding,
@@ -386,8 +411,7 @@ def measure_task(spec: RunSpec, work_dir: Path) -> dict:
             result["accuracy"] = _score(model, task, encoding, seed, settings)
             held_out = in_distribution_instances(task, seed, settings.n_test, settings.train_max_length,
                                                  settings.alphabet_size)
-            batches = (tuple(collate(held_out[i:i + settings.eval_batch_size]).values())
-                       for i in range(0, len(held_out), settings.eval_batch_size))
+            batches = torch.utils.data.DataLoader(held_out, batch_size=settings.eval_batch_size, collate_fn=collate)
             result["in_distribution_exact_match"] = evaluate_batches(model, batches)["exact_match"]
             result["eval_time"] = time.perf_counter() - start
     finally:
