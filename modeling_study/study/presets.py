@@ -75,6 +75,10 @@ class Preset:
     tasks: bool = True  # the synthetic tasks of modeling_study.study.tasks, sized by TASK_SETTINGS[name]
     translation: bool = False  # modeling_study.study.translation, sized by TRANSLATION_SETTINGS[name]
     ambiguity_models: tuple[str, ...] = ("attention", "study_model")
+    # torch threads while a run trains (restored after). Models this small gain nothing from a second thread,
+    # and on shared cores lose a lot: one default LM run took 180 s with 2 threads, 43 s with 1 (2 CPU cores,
+    # load average 14). None: torch's own choice (a GPU, or a bigger machine).
+    num_threads: int | None = 1
     # margins fixed before running: "holds" = loss at 8L - 1 within this many nats of loss at L - 1 (95% CI);
     # "about equal" (RMSNorm vs LayerNorm) = the paired difference's 95% CI inside +- this
     holds_margin: float = 0.05
@@ -102,7 +106,7 @@ PRESETS: dict[str, Preset] = {
                       train_length=32, steps=150, lr=3e-3, warmup_steps=15, batch_size=16, context_targets=256,
                       position_tokens=16384),
         norm=NormGrid(model=dict(hidden_size=32, intermediate_size=96, num_hidden_layers=6, num_attention_heads=2),
-                      learning_rates=(1e-3, 3e-3), warmup_steps=50, steps=100, train_length=32),
+                      learning_rates=(2e-3,), warmup_steps=50, steps=100, train_length=32),
     ),
     "long": Preset(
         name="long",
@@ -121,5 +125,6 @@ PRESETS: dict[str, Preset] = {
                       learning_rates=(2.5e-4, 5e-4, 1e-3, 2e-3), warmup_steps=500, steps=3000, train_length=256,
                       batch_size=32, grad_batches=8, max_eval_samples=2048),
         translation=True,
+        num_threads=None,
     ),
 }

@@ -99,7 +99,27 @@ def _finite(value):
     return value
 
 
-def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: bool = False) -> dict:
+class _threads:
+    """``torch.set_num_threads(n)`` for the duration of a run (None: leave torch's setting)."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+
+    def __enter__(self):
+        import torch
+
+        self.before = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
+
+
+def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: bool = False,
+            num_threads: int | None = None) -> dict:
     """Train and measure one (condition, seed) spec, or return its cached result.
 
     The cached JSON keeps every per-seed measurement (loss curves, per-target and per-position
@@ -119,7 +139,7 @@ def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: b
     cache_dir.mkdir(parents=True, exist_ok=True)
     try:
         # Trainer's log lines and save bars go to the run's log file; the study shows one bar over the runs
-        with open(cache_dir / f"{key}.log", "w") as log, redirect_stdout(log), redirect_stderr(log):
+        with open(cache_dir / f"{key}.log", "w") as log, redirect_stdout(log), redirect_stderr(log), _threads(num_threads):
             result = measure(spec, work_dir, keep_weights=keep_weights)
     except KeyboardInterrupt:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -184,7 +204,7 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | 
     bar = tqdm(specs, desc=f"study ({preset.name})", unit="run", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(f"{spec.experiment}: {spec.name}")
-        results.append(run_one(spec, cache_dir, force=force, keep_weights=keep_weights))
+        results.append(run_one(spec, cache_dir, force=force, keep_weights=keep_weights, num_threads=preset.num_threads))
     bar.close()
     baselines = ngram_baselines(preset)
     ambiguity = ambiguity_section(preset, seeds[0])
