@@ -2,6 +2,7 @@
 LM context/position measurements, and the analysis of each question (no training here)."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -268,7 +269,7 @@ def test_ablation_and_norm_verdicts():
                  cell("pre", 1e-3, True, s, 4.9 + j), cell("pre", 1e-3, False, s, 4.95 + j)]
     grads = [{"status": "finished", "labels": {"placement": p, "seed": s}, "init_grad_norms": norms}
              for s in (1, 2, 3) for p, norms in (("post", [1.0, 1.5 + 0.01 * s]), ("pre", [1.0, 0.5 + 0.01 * s]))]
-    preset = type(PRESET)(**{**PRESET.__dict__})
+    preset = replace(PRESET, norm=replace(PRESET.norm, placements=("post", "pre"), learning_rates=(1e-3,)))
     norm = analyse_norm(grid, grads, preset, unigram_loss=6.0)
     verdicts = {c["claim"]: c["verdict"] for c in norm["claims"]}
     assert verdicts["lr 0.001: post-norm trains worse without warmup than with it"] == "agrees"
