@@ -25,6 +25,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default=None,
                         help="seeds, e.g. 42,43,44 or 42-46 (default: the preset's, 3 for default/long/full)")
     parser.add_argument("--force", action="store_true", help="ignore cached runs and train everything again")
+    parser.add_argument("--report_only", action="store_true",
+                        help="train nothing: rebuild report.md, results.json and plots from the cached runs")
     parser.add_argument("--keep_weights", action="store_true",
                         help="also keep every trained model (safetensors) in <output_dir>/runs/<key>/final")
     args = parser.parse_args(argv)
@@ -42,7 +44,10 @@ def main(argv=None) -> int:
 
     logging.set_verbosity_error()  # the run progress bar and the report carry the information
     try:
-        document = run_study(args.preset, output_dir, seeds=seeds, force=args.force, keep_weights=args.keep_weights)
+        document = run_study(args.preset, output_dir, seeds=seeds, force=args.force, keep_weights=args.keep_weights,
+                             report_only=args.report_only)
+    except ValueError as error:  # bad input found before any training (e.g. --report_only with runs missing)
+        parser.error(str(error))
     except KeyboardInterrupt:
         print(f"\nInterrupted. Finished runs are cached in {output_dir}/runs; run the same command to continue.",
               file=sys.stderr)

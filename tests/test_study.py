@@ -48,7 +48,7 @@ def test_report_has_every_question_with_spread(smoke):
     output, document = smoke
     report = (output / "report.md").read_text()
     for heading in ("## 1. Language models", "## 2. The other choices", "## 3. Norm placement",
-                    "## 4. Synthetic length generalisation", "## 6. Positional ambiguity", "## Runs"):
+                    "## 4. Synthetic length generalisation", "## 5. Positional ambiguity", "## Runs"):
         assert heading in report
     assert "seeds 42, 43 (n = 2 per condition)" in report and "95%" in report and " ± " in report
     assert "Noise floor" in report and "trigram" in report and "Kneser-Ney" in report
@@ -72,6 +72,19 @@ def test_second_invocation_uses_the_cache_and_gives_the_same_numbers(smoke):
     assert again["meta"]["runs_from_cache"] == len(again["runs"])
     for key in ("lm", "ablations", "norm_placement", "tasks"):
         assert again[key] == document[key]
+
+
+def test_report_only_rebuilds_from_the_cache_without_training(smoke, tmp_path, monkeypatch):
+    output, document = smoke
+    from modeling_study.study import experiments, runner
+
+    monkeypatch.setattr(experiments, "measure", lambda *a, **k: pytest.fail("report_only must not train"))
+    monkeypatch.setattr(runner, "code_fingerprint", lambda: "the code changed since")  # other keys: still found
+    again = run_study("smoke", output, progress=False, report_only=True)
+    for key in ("lm", "ablations", "norm_placement", "tasks"):
+        assert again[key] == document[key]
+    with pytest.raises(ValueError, match=r"--report_only: \d+ of \d+ planned runs are not in"):
+        run_study("smoke", tmp_path, progress=False, report_only=True)
 
 
 def test_same_seed_same_numbers_and_another_seed_other_numbers(tmp_path):

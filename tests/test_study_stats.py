@@ -289,7 +289,8 @@ def test_task_claims_need_both_models_to_learn_in_distribution():
             for e, ind, far in (("none", 1.0, 0.8), ("sinusoidal", 0.99, 0.1), ("t5", 1.0, 0.5), ("rope", 0.5, 0.0))]
     tasks = analyse_tasks(runs, PRESETS["default"])  # all eight encodings
     claims = {c["claim"]: c for c in tasks["claims"]}
-    assert claims["copy: none generalises past L better than sinusoidal"]["verdict"] == "agrees"
-    assert claims["copy: t5 generalises past L better than rope"]["verdict"] == INCONCLUSIVE  # rope did not learn
+    assert claims["copy: none generalises past L better than sinusoidal (exact match)"]["verdict"] == "agrees"
+    assert claims["copy: none generalises past L better than sinusoidal (per-token accuracy)"]["verdict"] == "agrees"
+    assert claims["copy: t5 generalises past L better than rope (exact match)"]["verdict"] == INCONCLUSIVE  # rope: no
     assert {r["encoding"]: r["learned"] for r in tasks["rows"]} == {"none": True, "sinusoidal": True, "t5": True,
                                                                       "rope": False}

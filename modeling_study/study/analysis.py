@@ -104,10 +104,13 @@ def analyse_lm(runs: list[dict], baselines: dict, preset) -> dict:
         row["beats_unigram"] = compare(loss_in, constant(seeds, unigram)).as_dict()
         row["beats_trigram"] = compare(loss_in, constant(seeds, trigram)).as_dict()
         learned = row["beats_unigram"]["direction"] == "A < B"
-        uses = compare(loss_short, {s: v + preset.uses_context_margin for s, v in loss_in.items()})
-        row["uses_context"] = uses.as_dict()
+        gain = compare(loss_short, loss_in)  # loss(k=4) - loss(k=L-1): what the context past 4 tokens is worth
+        row["uses_context"] = gain.as_dict()
         row["learned"] = learned
-        row["uses_context_ok"] = uses.direction == "A > B"
+        row["uses_context_ok"] = gain.interval is not None and gain.interval[0] > preset.uses_context_margin
+        gain_text = (f"loss(k=4) - loss(k={in_dist}) = {gain.difference.text(3)} nats, 95% CI "
+                     + (f"[{gain.interval[0]:.3f}, {gain.interval[1]:.3f}]" if gain.interval else "-")
+                     + f", needs to lie above {preset.uses_context_margin}")
         ratios = {s: math.exp(loss_far[s] - loss_in[s]) for s in loss_far if s in loss_in}
         row["ratio"] = summarise(ratios.values()).as_dict()
         published = PUBLISHED_EXTRAPOLATION.get(encoding)
@@ -119,12 +122,11 @@ def analyse_lm(runs: list[dict], baselines: dict, preset) -> dict:
         elif not learned:
             row["measured"], row["reason"] = None, "did not learn (not below the unigram baseline): no extrapolation verdict"
         elif not row["uses_context_ok"]:
-            row["measured"], row["reason"] = None, (f"uses no context past 4 tokens (loss(k=4) - loss(k={in_dist}) not "
-                                                    f"above {preset.uses_context_margin} nats: {uses.reason}): no extrapolation verdict")
+            row["measured"], row["reason"] = None, f"uses no context past 4 tokens ({gain_text}): no extrapolation verdict"
         else:
             c = within(loss_far, loss_in, preset.holds_margin)
             row["measured"] = {"A ~ B": "holds", "A < B": "holds", "A > B": "degrades"}.get(c.direction)
-            row["reason"] = c.reason
+            row["reason"] = f"uses context ({gain_text}); loss(k={far}) - loss(k={in_dist}): {c.reason}"
             row["extrapolation"] = c.as_dict()
         if published:
             row["verdict"] = INCONCLUSIVE if row["measured"] is None else (
@@ -288,22 +290,24 @@ def analyse_tasks(runs: list[dict], preset) -> dict:
             ind = _values(seed_runs, lambda r: r.get("in_distribution_exact_match"))
             row = {"task": task, "encoding": encoding, "n": len(finished), "in_distribution": summarise(ind.values()).as_dict(),
                    "learned": bool(ind) and min(ind.values()) >= LEARNED_TASK, "exact_match": {}}
+            row["token_accuracy"] = {}
             for n in lengths or []:
-                vals = _values(seed_runs, lambda r, n=n: r["accuracy"].get(n, {}).get("exact_match")
-                               if r["accuracy"].get(n, {}).get("status") == FINISHED else None)
-                row["exact_match"][n] = summarise(vals.values()).as_dict() if vals else None
+                for metric in ("exact_match", "token_accuracy"):
+                    vals = _values(seed_runs, lambda r, n=n, m=metric: r["accuracy"].get(n, {}).get(m)
+                                   if r["accuracy"].get(n, {}).get("status") == FINISHED else None)
+                    row[metric][n] = summarise(vals.values()).as_dict() if vals else None
             rows.append(row)
     by = {(r["task"], r["encoding"]): r for r in rows}
 
-    def beyond(task, encoding):
-        """Per seed: mean exact match over the lengths past L."""
+    def beyond(task, encoding, metric="exact_match"):
+        """Per seed: mean ``metric`` over the lengths past L."""
         out = {}
         for seed, run in groups.get((task, encoding), {}).items():
             if run.get("status") != FINISHED:
                 continue
             cells = [run["accuracy"][n] for n in (lengths or [])[1:]]
             if cells and all(c.get("status") == FINISHED for c in cells):
-                out[seed] = sum(c["exact_match"] for c in cells) / len(cells)
+                out[seed] = sum(c[metric] for c in cells) / len(cells)
         return out
 
     for task in tasks:
@@ -312,10 +316,12 @@ def analyse_tasks(runs: list[dict], preset) -> dict:
                 continue
             blocked = next((f"{n} did not learn {task} in distribution (exact match < {LEARNED_TASK} on some seed)"
                             for n in (a, b) if not by[(task, n)]["learned"]), None)
-            va, vb = beyond(task, a), beyond(task, b)
-            claims.append(_claim(f"{task}: {a} generalises past L better than {b}", KAZEMNEJAD, compare(va, vb), {"A > B"},
-                                 blocked=blocked, numbers=f"mean exact match past L: {a} {summarise(va.values()).text()}, "
-                                                          f"{b} {summarise(vb.values()).text()}"))
+            for metric, label in (("exact_match", "exact match"), ("token_accuracy", "per-token accuracy")):
+                va, vb = beyond(task, a, metric), beyond(task, b, metric)
+                claims.append(_claim(f"{task}: {a} generalises past L better than {b} ({label})", KAZEMNEJAD,
+                                     compare(va, vb), {"A > B"}, blocked=blocked,
+                                     numbers=f"mean {label} past L: {a} {summarise(va.values()).text()}, "
+                                             f"{b} {summarise(vb.values()).text()}"))
     return {"rows": rows, "claims": claims, "lengths": lengths or [], "tasks": tasks}
 
 

@@ -154,9 +154,9 @@ def render_markdown(meta, preset, runs, lm, ablations, norm, tasks, translation_
     if tasks:
         out += _tasks_md(tasks, preset, n)
     if translation_md:
-        out += ["## 5. Translation", "", translation_md, ""]
+        out += ["## 6. Translation", "", translation_md, ""]
     sources = ambiguity["sources"]
-    out += ["## 6. Positional ambiguity", "",
+    out += ["## 5. Positional ambiguity", "",
             f"\"{ambiguity['sentence']}\": are the two dog outputs (positions {ambiguity['dog_indices']}) identical? "
             f"Tokenizer: {sources['tokenizer']}. Embedding rows: {sources['embeddings']}.", "",
             "| model | encoding | mask | identical | cosine | expected |", "|---|---|---|---|---|---|"]
@@ -284,12 +284,15 @@ def _tasks_md(tasks, preset, n) -> list[str]:
            f"{LEARNED_TASK:.0%} exact match in distribution (on any seed) did not learn the task and takes part in no "
            "comparison. Kazemnejad et al. (2023) found, for decoder-only models: no positions (NoPE) and T5's bias "
            "generalise best, then ALiBi, then rotary; absolute encodings worst.", ""]
-    header = "| task | encoding | " + " | ".join(f"n={m}" for m in tasks["lengths"]) + " | learned |"
-    out += [header, "|" + "---|" * (len(tasks["lengths"]) + 3)]
+    header = ("| task | encoding | " + " | ".join(f"exact n={m}" for m in tasks["lengths"]) + " | "
+              + " | ".join(f"token acc. n={m}" for m in tasks["lengths"]) + " | learned |")
+    out += [header, "|" + "---|" * (2 * len(tasks["lengths"]) + 3)]
     for r in tasks["rows"]:
-        cells = [_ms(r["exact_match"].get(m), 2) if r["exact_match"].get(m) else "n/a" for m in tasks["lengths"]]
+        cells = [_ms(r[metric].get(m), 2) if r[metric].get(m) else "n/a"
+                 for metric in ("exact_match", "token_accuracy") for m in tasks["lengths"]]
         out.append(f"| {r['task']} | {r['encoding']} | " + " | ".join(cells) + f" | {'yes' if r['learned'] else 'no'} |")
-    out += ["", "n/a: learned positions have no row past their table."]
+    out += ["", "n/a: learned positions have no row past their table. Token accuracy is teacher-forced (each answer "
+            "token given the right prefix), so it separates models whose exact match past L is 0 for all."]
     out += [""] + _claims_md(tasks["claims"])
     out += [f"![tasks]({PLOTS['tasks']})", ""]
     return out

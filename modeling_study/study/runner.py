@@ -176,13 +176,33 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+def _spec_id(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True, default=str)
+
+
+def cached_results(cache_dir: Path) -> dict:
+    """Every cached run in ``cache_dir`` by its spec (whatever code version trained it), newest first wins."""
+    found: dict = {}
+    for path in sorted(Path(cache_dir).glob("*.json"), key=lambda p: p.stat().st_mtime):
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(result, dict) and "spec" in result:
+            found[_spec_id(result["spec"])] = result
+    return found
+
+
 def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | None = None, *, seeds=None,
-              force: bool = False, progress: bool = True, keep_weights: bool = False) -> dict:
+              force: bool = False, progress: bool = True, keep_weights: bool = False, report_only: bool = False) -> dict:
     """Run every planned (condition, seed) run of ``preset`` (skipping cached ones), then write the report.
 
     ``seeds``: overrides the preset's seeds (at least 2 for any verdict; the presets use 3).
     Returns the document written to ``results.json``. Ctrl-C stops after the run in progress is
     abandoned; everything finished before it is cached and reused by the next invocation.
+    ``report_only``: train nothing; rebuild the report from the cached runs of the same specs, even if
+    the code has changed since (a new view of the same runs). A planned run not in the cache is a
+    ValueError naming how many are missing.
     """
     from .experiments import ambiguity_section, ngram_baselines, plan
     from .report import write_report
@@ -200,6 +220,15 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | 
     cache_dir = output_dir / "runs"
     start = time.perf_counter()
     specs = plan(preset, seeds)
+    if report_only:
+        found = cached_results(cache_dir)
+        missing = [spec.name for spec in specs if _spec_id(asdict(spec)) not in found]
+        if missing:
+            raise ValueError(f"--report_only: {len(missing)} of {len(specs)} planned runs are not in {cache_dir} "
+                             f"(e.g. {missing[0]}); run without --report_only to train them.")
+        results = [dict(found[_spec_id(asdict(spec))], cached=True) for spec in specs]
+        return write_report(output_dir, preset, seeds, results, ambiguity_section(preset, seeds[0]),
+                            ngram_baselines(preset), wall_time=time.perf_counter() - start)
     results = []
     bar = tqdm(specs, desc=f"study ({preset.name})", unit="run", disable=not progress)
     for spec in bar:
