@@ -135,6 +135,7 @@ def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: b
         result["cached"] = True
         return result
     work_dir = cache_dir / key
+    shutil.rmtree(work_dir, ignore_errors=True)  # a forced rerun starts clean (Trainer refuses a used output_dir)
     start = time.perf_counter()
     cache_dir.mkdir(parents=True, exist_ok=True)
     try:
