@@ -1,6 +1,6 @@
 """Benchmarks: the study model against transformers' own Llama, and what each position encoding costs.
 
-    python scripts/benchmark.py --size tiny --repeats 1          # smoke: seconds
+    python scripts/benchmark.py --size tiny --repeats 1          # smoke: 97 s measured on 2 shared CPU cores (load 12)
     python scripts/benchmark.py --size small --json bench.json   # the README's table: a few minutes on 2 CPU cores
 
 Everything is measured in one run, the two sides of each comparison interleaved (A B A B ...) after

