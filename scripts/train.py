@@ -8,8 +8,8 @@ TrainingArguments work (``--help`` lists them). A run that takes seconds on a la
         --block_size 32 --max_steps 20 --max_train_samples 200 --max_eval_samples 20
 
 The default (no flags) trains a 0.85M-parameter model for 400 steps (batch 16 x 128 tokens) on the
-embedded KJV corpus; about two minutes on 2 CPU cores
-with the repository tokenizer. Your own text, a masked LM, a post-norm ALiBi model::
+embedded KJV corpus with the repository tokenizer: 446 s measured on 2 CPU cores shared with other
+jobs (load average 12, OMP_NUM_THREADS=1). Your own text, a masked LM, a post-norm ALiBi model::
 
     python scripts/train.py --train_file my.txt --validation_file my_val.txt --output_dir runs/mine
     python scripts/train.py --objective mlm --position_encoding learned --output_dir runs/mlm
@@ -38,13 +38,31 @@ if str(REPO_ROOT) not in sys.path:  # allow running from a checkout without `pip
 import transformers  # noqa: E402
 from transformers import HfArgumentParser  # noqa: E402
 
+from modeling_study.cli import DefaultsHelpFormatter, ShortErrorsMixin, describe_negative_flags  # noqa: E402
 from modeling_study.training import BadInputError, run_training  # noqa: E402
-from modeling_study.training.arguments import ARGUMENT_CLASSES  # noqa: E402
+from modeling_study.training.arguments import ARGUMENT_CLASSES, NEGATIVE_FLAG_HELP  # noqa: E402
+
+
+class TrainArgumentParser(ShortErrorsMixin, HfArgumentParser):
+    """``HfArgumentParser`` whose errors are one line (its full usage block is ~130 lines); ``--help`` lists all."""
+
+
+def build_parser() -> TrainArgumentParser:
+    parser = TrainArgumentParser(ARGUMENT_CLASSES, prog="train.py", description=__doc__,
+                                 formatter_class=DefaultsHelpFormatter)
+    describe_negative_flags(parser, NEGATIVE_FLAG_HELP)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser(ARGUMENT_CLASSES, description=__doc__)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    parser = build_parser()
+    try:
+        model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True)
+    except ValueError as error:  # TrainingArguments' own checks (__post_init__), e.g. conflicting flags
+        parser.error(str(error))
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     try:
         results = run_training(model_args, data_args, training_args)

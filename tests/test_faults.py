@@ -82,7 +82,7 @@ def test_failed_final_save_leaves_no_final_folder_and_keeps_the_old_one(text_fil
 
     monkeypatch.setattr(StudyForCausalLM, "save_pretrained", save_then_fail)
     with pytest.raises(OSError, match="disk full"):
-        run_training(*tiny_arguments(output_dir, text_files, seed=7, **quick))
+        run_training(*tiny_arguments(output_dir, text_files, seed=7, overwrite_output_dir=True, **quick))
     assert (final / "model.safetensors").read_bytes() == weights_before  # the old final is untouched
     assert json.loads((final / "results.json").read_text())["seed"] == first["seed"]
     assert not list(output_dir.glob(".tmp-final-*")) and not list(output_dir.glob(".old-final-*"))

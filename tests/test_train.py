@@ -93,7 +93,14 @@ def test_final_folder_is_loadable_and_complete(tiny_run):
 
     final = Path(tiny_run["final_dir"])
     names = {p.name for p in final.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "results.json", "README.md"} <= names
+    assert {"config.json", "model.safetensors", "tokenizer.json", "results.json", "README.md", "training_args.json"} <= names
+    # no pickles: Trainer's training_args.bin stays in the checkpoints; everything here is JSON, text or safetensors
+    assert "training_args.bin" not in names and (final.parent / "checkpoint-20" / "training_args.bin").is_file()
+    assert {p.suffix for p in final.iterdir()} <= {".json", ".safetensors", ".py", ".md", ".txt"}, names
+    for path in final.glob("*.json"):
+        json.loads(path.read_text())
+    saved_args = json.loads((final / "training_args.json").read_text())
+    assert (saved_args["learning_rate"], saved_args["max_steps"], saved_args["seed"]) == (3e-3, 20, 42)
     assert not list(final.parent.glob(".tmp-final-*"))
     model = AutoModelForCausalLM.from_pretrained(final)
     tokenizer = AutoTokenizer.from_pretrained(final)
@@ -240,6 +247,82 @@ def test_bad_input_fails_before_training(case, extra, message, text_files, tmp_p
     assert not output_dir.exists()
 
 
+def test_usage_errors_are_one_line_and_help_lists_everything(capsys, monkeypatch):
+    """An error prints one short usage line and the message (not the ~130-line usage block); --help keeps it all."""
+    for argv, message in ((["--bogus"], "unrecognized arguments: --bogus"),
+                          (["--max_steps", "x"], "argument --max_steps/--max-steps: invalid int value: 'x'"),
+                          (["--train_file", "/no/such/file.txt"], "training file not found: /no/such/file.txt")):
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2
+        assert err == ["usage: train.py [-h] [options]  (--help lists every option)", f"train.py: error: {message}"]
+
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for flag in ("--position_encoding", "--lr_scheduler_type", "--overwrite_output_dir", "--ddp_find_unused_parameters"):
+        assert f"\n  {flag} " in out, flag
+    # the description's example commands keep their lines (a raw formatter), as in the script's docstring
+    assert "\n    python scripts/train.py --output_dir runs/tiny --hidden_size 32 --intermediate_size 64 \\\n" in out
+    assert "\n    python scripts/train.py --output_dir runs/train --resume_from_checkpoint last\n" in out
+    negative = out.split("--no_tie_word_embeddings, --no-tie-word-embeddings")[1].split("\n  --")[0]
+    assert "own weight matrix" in " ".join(negative.split()) and "Share input embedding" not in negative
+
+
+def test_every_parameter_gets_a_gradient():
+    """Why ddp_find_unused_parameters defaults to False: no study model has a parameter outside the forward.
+
+    With it True, DDP searches the graph after every backward and warns that it found nothing; with it
+    False, a parameter without a gradient would hang or fail DDP's reduction. Both heads train.py
+    builds (the masked LM differs only in its head), every encoding and placement, LayerNorm (weight
+    and bias) and the optional parts.
+    """
+    from conftest import ENCODINGS, PLACEMENTS, tiny_config
+
+    from modeling_study import StudyForCausalLM, StudyForMaskedLM
+
+    cases = [(StudyForCausalLM, dict(position_encoding=e, norm_placement=p, norm_type="layernorm"))
+             for e in ENCODINGS for p in PLACEMENTS]
+    cases += [(StudyForMaskedLM, dict(position_encoding=e, is_causal=False)) for e in ("learned", "t5")]  # its head
+    cases += [(StudyForCausalLM, dict(tie_word_embeddings=False, embedding_norm=True, type_vocab_size=2,
+                                      attention_bias=True, mlp_bias=True, norm_type="rmsnorm"))]
+    x = torch.randint(1, 99, (2, 8))
+    for cls, overrides in cases:
+        model = cls(tiny_config(**overrides))
+        model(x, labels=x).loss.backward()
+        unused = [name for name, parameter in model.named_parameters() if parameter.grad is None]
+        assert not unused, f"{cls.__name__} {overrides}: {unused}"
+    from modeling_study.training import make_arguments
+
+    assert make_arguments(output_dir="unused")[2].ddp_find_unused_parameters is False
+
+
+def test_an_earlier_run_is_not_replaced_silently(tiny_run, text_files, tmp_path, capsys):
+    """Training from scratch into the folder of a finished run is refused unless --overwrite_output_dir."""
+    import shutil
+
+    output_dir = tmp_path / "again"
+    shutil.copytree(tiny_run["output_dir"], output_dir)
+    before = sorted(p.name for p in output_dir.iterdir())
+    flags = {**TINY_RUN, "train_file": text_files[0], "validation_file": text_files[1], "output_dir": output_dir}
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(cli_flags(**flags))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"train.py: error: --output_dir {output_dir} already holds an earlier run (final, checkpoint-10, checkpoint-20); "
+        "training again would replace its final model. Pass --overwrite_output_dir to replace it, "
+        "--resume_from_checkpoint last to continue it, or choose another --output_dir.")
+    assert sorted(p.name for p in output_dir.iterdir()) == before  # nothing touched
+
+    # --overwrite_output_dir: a fresh 2-step run; the old checkpoints go, final/ is the new run's
+    results = run_cli(cli_flags(**{**flags, "max_steps": 2, "save_steps": 2, "max_eval_samples": 4}) + ["--overwrite_output_dir"])
+    assert sorted(p.name for p in output_dir.iterdir() if p.name.startswith("checkpoint-")) == ["checkpoint-2"]
+    assert results["global_step"] == 2 and json.loads((output_dir / "final" / "results.json").read_text())["global_step"] == 2
+
+
 def test_bad_input_raises_value_error_programmatically(text_files, tmp_path):
     from modeling_study.training import BadInputError, run_training
 
@@ -271,6 +354,7 @@ def test_accelerate_two_processes_match_one(text_files, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "find_unused_parameters=True was specified" not in done.stderr  # ddp_find_unused_parameters=False
     ddp = json.loads((tmp_path / "ddp" / "results.json").read_text())
     assert ddp["world_size"] == 2 and ddp["effective_batch_size"] == single["effective_batch_size"] == 8
     assert ddp["global_step"] == 20

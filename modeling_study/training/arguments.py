@@ -143,6 +143,18 @@ class StudyTrainingArguments(TrainingArguments):
                        "(accelerate launch --multi_gpu / torchrun) runs data parallel over CPU processes."),
     )
     dataloader_pin_memory: bool = field(default=False, metadata=_help("Pin batches in page-locked memory (GPU only)."))
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata=_help("Data parallel: let DDP search for parameters without a gradient after every backward. Off: "
+                       "every parameter of a study model takes part in each forward (tested), so the search only "
+                       "costs time and warns. Turn it on for a model that skips parameters."),
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata=_help("Train from scratch into an --output_dir that holds an earlier run (final/, checkpoint-N): "
+                       "its checkpoints are deleted and its final/ replaced when the new one is complete. Without "
+                       "it such a folder is refused (or pass --resume_from_checkpoint last to continue the run)."),
+    )
 
     def __post_init__(self):
         if not self.use_cpu and _no_accelerator():
@@ -153,6 +165,13 @@ class StudyTrainingArguments(TrainingArguments):
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, StudyTrainingArguments)
+
+# Help of the --no_X flags HfArgumentParser adds for boolean fields that default to True (the rest
+# get a generic "Turn --X off" from modeling_study.cli.describe_negative_flags).
+NEGATIVE_FLAG_HELP = {
+    "tie_word_embeddings": "Give the output head its own weight matrix instead of sharing the input embedding "
+                           "(more parameters: vocab_size x hidden_size).",
+}
 
 
 def make_arguments(**kwargs) -> tuple[ModelArguments, DataArguments, StudyTrainingArguments]:
@@ -167,4 +186,4 @@ def make_arguments(**kwargs) -> tuple[ModelArguments, DataArguments, StudyTraini
     return tuple(cls(**{k: v for k, v in kwargs.items() if k in names}) for cls, names in zip(ARGUMENT_CLASSES, owned))
 
 
-__all__ = ["ARGUMENT_CLASSES", "DataArguments", "ModelArguments", "StudyTrainingArguments", "make_arguments", "OBJECTIVES"]
+__all__ = ["ARGUMENT_CLASSES", "NEGATIVE_FLAG_HELP", "DataArguments", "ModelArguments", "StudyTrainingArguments", "make_arguments", "OBJECTIVES"]

@@ -9,10 +9,12 @@ study runner can call it many times in one process.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 
 from transformers import AutoConfig, DataCollatorForLanguageModeling, Trainer, set_seed
+from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_pt_utils import LabelSmoother
 from transformers.utils import logging
 
@@ -23,7 +25,7 @@ from .arguments import OBJECTIVES, SAMPLE_BY, ModelArguments
 from .callbacks import DivergenceCallback, HistoryCallback
 from .data import build_datasets, load_tokenizer, resolve_data_files
 from .evaluation import trainer_metric_hooks
-from .saving import FINAL_DIRNAME, RESULTS_NAME, TMP_PREFIX, save_final_atomic, write_json_atomic
+from .saving import FINAL_DIRNAME, RESULTS_NAME, TMP_PREFIX, TRAINING_ARGS_JSON, save_final_atomic, write_json_atomic
 
 logger = logging.get_logger(__name__)
 
@@ -114,6 +116,36 @@ def resolve_checkpoint(resume_from_checkpoint, output_dir) -> str | None:
     return str(path)
 
 
+def earlier_run(output_dir) -> list[str]:
+    """What an earlier run left in ``output_dir``: its ``final`` folder and ``checkpoint-N`` folders (sorted)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    final = [FINAL_DIRNAME] if (folder / FINAL_DIRNAME).exists() else []
+    checkpoints = sorted((p.name for p in folder.glob("checkpoint-*") if p.is_dir()),
+                         key=lambda name: (len(name), name))
+    return final + checkpoints
+
+
+def check_output_dir(training_args) -> list[str]:
+    """Refuse to train from scratch into the folder of an earlier run, unless told to replace it.
+
+    Training again into the same ``--output_dir`` would silently replace its ``final`` model and
+    mix the new checkpoints with the old ones (and ``--resume_from_checkpoint last`` would later
+    pick an old one). Allowed: ``--resume_from_checkpoint`` (continue that run) and
+    ``--overwrite_output_dir`` (replace it). Returns what would be replaced.
+    """
+    found = earlier_run(training_args.output_dir)
+    if found and not training_args.resume_from_checkpoint and not training_args.overwrite_output_dir:
+        listed = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+        raise ValueError(
+            f"--output_dir {training_args.output_dir} already holds an earlier run ({listed}); training again would "
+            f"replace its final model. Pass --overwrite_output_dir to replace it, --resume_from_checkpoint last to "
+            f"continue it, or choose another --output_dir."
+        )
+    return found
+
+
 def build_model(config: StudyConfig, model_args: ModelArguments, objective: str):
     cls = MODEL_CLASSES[objective]
     if model_args.model_name_or_path:
@@ -165,7 +197,9 @@ def run_training(
 
     Raises BadInputError (a ValueError), before anything is written to ``output_dir``, for a missing or empty data
     file, a missing tokenizer, an unknown choice, a block size beyond learned positions, a
-    tokenizer larger than the model's vocabulary, or a resume path that is not a checkpoint.
+    tokenizer larger than the model's vocabulary, a resume path that is not a checkpoint, or an
+    ``output_dir`` that holds an earlier run (``final``, ``checkpoint-N``) when neither resuming nor
+    ``overwrite_output_dir``.
     """
     start = time.perf_counter()
     try:
@@ -177,6 +211,7 @@ def run_training(
         files = resolve_data_files(data_args)
         config = build_config(model_args, data_args, tokenizer, config_overrides)
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+        replaced = check_output_dir(training_args)
         splits = build_datasets(data_args, tokenizer, main_process_first=training_args.main_process_first)
     except BadInputError:
         raise
@@ -185,6 +220,14 @@ def run_training(
     if training_args.logging_nan_inf_filter:
         logger.warning("logging_nan_inf_filter=True hides NaN losses from the divergence check; turning it off.")
         training_args.logging_nan_inf_filter = False
+
+    if replaced and training_args.overwrite_output_dir and not training_args.resume_from_checkpoint:
+        logger.warning(f"--overwrite_output_dir: replacing the earlier run in {training_args.output_dir} "
+                       f"({', '.join(replaced)}); its final/ stays until the new one is complete.")
+        if training_args.should_save:  # old checkpoints would mix with the new ones (and be picked by resume)
+            for name in replaced:
+                if name != FINAL_DIRNAME:
+                    shutil.rmtree(Path(training_args.output_dir) / name, ignore_errors=True)
 
     set_seed(training_args.seed)  # the same weights for the same seed, whatever ran before in this process
     model = build_model(config, model_args, data_args.objective)
@@ -253,6 +296,10 @@ def run_training(
     def write(directory: Path) -> None:
         trainer.save_model(str(directory))  # every process: FSDP/DeepSpeed gather the weights collectively
         if is_main:
+            # save_model also pickles the TrainingArguments (training_args.bin); the final folder holds no
+            # pickles, so they go in as JSON (hub tokens masked by to_json_string). Checkpoints keep Trainer's files.
+            (directory / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+            (directory / TRAINING_ARGS_JSON).write_text(training_args.to_json_string() + "\n", encoding="utf-8")
             tokenizer.save_pretrained(str(directory))
             results["wall_time"] = time.perf_counter() - start
             write_json_atomic(directory / RESULTS_NAME, results)
@@ -285,4 +332,4 @@ def _push_final(training_args, final_dir: Path) -> None:
     upload_folder(repo_id=repo.repo_id, folder_path=str(final_dir), token=training_args.hub_token, commit_message="Final model")
 
 
-__all__ = ["BadInputError", "build_config", "build_model", "last_complete_checkpoint", "resolve_checkpoint", "run_training"]
+__all__ = ["BadInputError", "build_config", "build_model", "check_output_dir", "earlier_run", "last_complete_checkpoint", "resolve_checkpoint", "run_training"]

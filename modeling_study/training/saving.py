@@ -18,6 +18,7 @@ from pathlib import Path
 
 FINAL_DIRNAME = "final"
 RESULTS_NAME = "results.json"
+TRAINING_ARGS_JSON = "training_args.json"  # the final folder's copy of the arguments (Trainer's own is a pickle)
 TMP_PREFIX = ".tmp-final-"
 
 
@@ -90,4 +91,4 @@ def save_final_atomic(
     return final
 
 
-__all__ = ["FINAL_DIRNAME", "RESULTS_NAME", "json_safe", "save_final_atomic", "write_json_atomic"]
+__all__ = ["FINAL_DIRNAME", "RESULTS_NAME", "TRAINING_ARGS_JSON", "json_safe", "save_final_atomic", "write_json_atomic"]
