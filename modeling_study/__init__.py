@@ -16,6 +16,7 @@ from transformers import (
 from .configuration_seq2seq import StudySeq2SeqConfig
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
 from .convert import from_hf
+from .convert_seq2seq import SEQ2SEQ_FAMILIES  # registers the encoder-decoder converters with from_hf
 from .modeling_study import (
     StudyForCausalLM,
     StudyForMaskedLM,

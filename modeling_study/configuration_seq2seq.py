@@ -8,6 +8,10 @@ its own positional encoding module (a T5 bias is bidirectional in the encoder, c
 
 from __future__ import annotations
 
+import copy
+
+from transformers import PreTrainedConfig
+
 from .configuration_study import StudyConfig
 
 
@@ -54,6 +58,15 @@ class StudySeq2SeqConfig(StudyConfig):
         if self.is_encoder_decoder is not True:
             raise ValueError("StudySeq2SeqConfig.is_encoder_decoder is always True; use StudyConfig for a single stack.")
         super().__post_init__(**kwargs)
+
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        """With ``decoder=True`` (how transformers sizes a generation cache): this config with the
+        decoder's depth as ``num_hidden_layers``; otherwise as transformers does."""
+        if decoder and not encoder:
+            config = copy.deepcopy(self)
+            config.num_hidden_layers = self.num_decoder_layers
+            return config
+        return super().get_text_config(decoder=decoder, encoder=encoder)
 
     def stack_config(self, decoder: bool) -> StudyConfig:
         """The ``StudyConfig`` of one stack: causal with ``num_decoder_layers`` for the decoder,
