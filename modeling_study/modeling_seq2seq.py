@@ -198,6 +198,7 @@ class StudySeq2SeqModel(StudySeq2SeqPreTrainedModel):
         self.decoder = StudySeq2SeqDecoder(config.stack_config(decoder=True))
         if config.share_encoder_decoder_embeddings:
             self.decoder.embed_tokens = self.encoder.embed_tokens
+        self._tied_weights_keys = self._ties(self._tie_prefix)  # read by save_pretrained
         self.post_init()
 
     def get_encoder(self) -> StudyModel:
@@ -288,6 +289,7 @@ class StudyForConditionalGeneration(StudySeq2SeqPreTrainedModel, GenerationMixin
         super().__init__(config)
         self.model = StudySeq2SeqModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=config.lm_head_bias)
+        self._tied_weights_keys = self._ties(self._tie_prefix)  # read by save_pretrained
         self.post_init()
 
     def get_encoder(self) -> StudyModel:
