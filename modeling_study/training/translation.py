@@ -45,6 +45,8 @@ class TranslationArguments:
         default=None, metadata=_help("Tokenizer folder. Default: train a joint BPE tokenizer on both sides of the train "
                                      "split into <output_dir>/tokenizer (reused when it is already there)."))
     tokenizer_vocab_size: int = field(default=8000, metadata=_help("Vocabulary of the joint BPE tokenizer trained by default."))
+    tokenizer_train_samples: int | None = field(
+        default=None, metadata=_help("Train that tokenizer on the first N verse pairs only (default: all)."))
     model_name_or_path: str | None = field(
         default=None, metadata=_help("Start from this study seq2seq checkpoint; the size/choice flags are then ignored."))
     hidden_size: int = field(default=256, metadata=_help("Model width d_model."))
@@ -62,8 +64,9 @@ class TranslationArguments:
     scale_embeddings: bool = field(default=True, metadata=_help("Multiply embeddings by sqrt(d_model) (the paper's 3.4)."))
     dropout: float = field(default=0.1, metadata=_help("Residual, attention and embedding dropout (the paper's 0.1)."))
     max_source_length: int = field(default=128, metadata=_help("Source tokens kept per verse (with </s>)."))
-    max_target_length: int = field(default=128, metadata=_help("Target tokens kept per verse (with </s>); also the "
-                                                                  "generation limit."))
+    max_target_length: int = field(default=128, metadata=_help("Target tokens kept per training verse (with </s>); "
+                                                                  "also the generation limit. BLEU is scored against "
+                                                                  "the untruncated reference."))
     max_train_samples: int | None = field(default=None, metadata=_help("Keep only the first N training pairs."))
     max_eval_samples: int | None = field(default=None, metadata=_help("Keep only the first N pairs of --eval_split."))
     eval_split: str = field(default="test", metadata=_help("Split scored at the end (beam search, BLEU, chrF).", EVAL_SPLITS))
@@ -120,32 +123,33 @@ def load_or_train_tokenizer(args: TranslationArguments, output_dir: str):
     """The given tokenizer, or a joint byte-level BPE tokenizer trained on both sides of the train split."""
     from transformers import AutoTokenizer
 
-    from ..tokenization import train_bpe_tokenizer
-
     if args.tokenizer_name is not None:
         if not Path(args.tokenizer_name).is_dir():
             raise BadInputError(f"--tokenizer_name {args.tokenizer_name}: no such folder. Train one with "
                                 f"`python scripts/train_tokenizer.py --parallel --output_dir DIR`, or leave it unset.")
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name)
-    elif (Path(output_dir) / "tokenizer" / "tokenizer.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(Path(output_dir) / "tokenizer")
     else:
-        tokenizer = train_bpe_tokenizer(dataset=joint_text_dataset(), vocab_size=args.tokenizer_vocab_size,
-                                        output_dir=Path(output_dir) / "tokenizer")
+        tokenizer = joint_tokenizer(Path(output_dir) / "tokenizer", args.tokenizer_vocab_size, args.tokenizer_train_samples)
     missing = [role for role in ("pad_token_id", "eos_token_id", "bos_token_id") if getattr(tokenizer, role) is None]
     if missing:
         raise BadInputError(f"the tokenizer has no {', '.join(missing)}; translation needs <s>, </s> and <pad>.")
     return tokenizer
 
 
-def joint_text_dataset():
-    """Both sides of the embedded train split, one verse per row: the text of a joint BPE vocabulary."""
+def joint_tokenizer(directory: Path, vocab_size: int, train_samples: int | None = None):
+    """The joint byte-level BPE tokenizer saved in ``directory``, trained there first if it is not yet: both
+    sides of the first ``train_samples`` (default all) pairs of the embedded train split, one verse per row."""
     from datasets import Dataset
+    from transformers import AutoTokenizer
 
     from ..data.parallel import load_pairs
+    from ..tokenization import train_bpe_tokenizer
 
-    pairs = load_pairs("train")
-    return Dataset.from_dict({"text": [p[lang] for lang in LANGUAGES for p in pairs]})
+    if (Path(directory) / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(directory)
+    pairs = load_pairs("train", train_samples)
+    text = Dataset.from_dict({"text": [p[lang] for lang in LANGUAGES for p in pairs]})
+    return train_bpe_tokenizer(dataset=text, vocab_size=vocab_size, output_dir=directory)
 
 
 def build_config(args: TranslationArguments, tokenizer) -> StudySeq2SeqConfig:
@@ -199,15 +203,16 @@ def tokenized_splits(args: TranslationArguments, tokenizer) -> dict:
 
     splits = {}
     for name, split, limit in (("train", "train", args.max_train_samples), ("eval", args.eval_split, args.max_eval_samples)):
-        pairs = load_pairs(split)[:limit]
+        pairs = load_pairs(split, limit)
         dataset = Dataset.from_list(pairs)
         splits[name] = dataset.map(encode, batched=True, remove_columns=["ref", "en", "es"])
         splits[name + "_pairs"] = pairs
     return splits
 
 
-def translation_metrics(tokenizer):
-    """``compute_metrics`` for Seq2SeqTrainer: decode generated ids and labels, score with sacreBLEU."""
+def translation_metrics(tokenizer, references: list[str] | None = None):
+    """``compute_metrics`` for Seq2SeqTrainer: decode generated ids, score with sacreBLEU against ``references``
+    (the evaluation split's untruncated target texts, in order), or against the decoded labels when not given."""
     import numpy as np
 
     from ..metrics import load_metric
@@ -219,10 +224,13 @@ def translation_metrics(tokenizer):
         predictions = np.where(predictions < 0, tokenizer.pad_token_id, predictions)  # generate pads with -100
         labels = np.where(labels < 0, tokenizer.pad_token_id, labels)
         hypotheses = [text.strip() for text in tokenizer.batch_decode(predictions, skip_special_tokens=True)]
-        references = [text.strip() for text in tokenizer.batch_decode(labels, skip_special_tokens=True)]
-        b, c = bleu.compute(predictions=hypotheses, references=references), chrf.compute(predictions=hypotheses,
-                                                                                           references=references)
-        compute_metrics.last = (hypotheses, references)
+        if references is not None and len(references) == len(hypotheses):
+            targets = list(references)
+        else:
+            targets = [text.strip() for text in tokenizer.batch_decode(labels, skip_special_tokens=True)]
+        b, c = bleu.compute(predictions=hypotheses, references=targets), chrf.compute(predictions=hypotheses,
+                                                                                        references=targets)
+        compute_metrics.last = (hypotheses, targets)
         return {"bleu": b["score"], "chrf": c["score"], "bleu_signature": b["signature"],
                 "chrf_signature": c["signature"]}
 
@@ -254,7 +262,7 @@ def run_translation(args: TranslationArguments, training_args: TranslationTraini
     model.generation_config.update(decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id,
                                    pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id)
     history, divergence = HistoryCallback(), DivergenceCallback(blowup_factor=divergence_factor)
-    compute_metrics = translation_metrics(tokenizer)
+    compute_metrics = translation_metrics(tokenizer, [p[args.target_lang] for p in data["eval_pairs"]])
     trainer = Seq2SeqTrainer(
         model=model,
         args=training_args,

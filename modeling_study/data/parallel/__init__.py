@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from itertools import islice
 from pathlib import Path
 
 PARALLEL_DIR: Path = Path(__file__).resolve().parent
@@ -23,10 +24,10 @@ def parallel_path(split: str) -> Path:
     return PARALLEL_DIR / f"{split}.jsonl.gz"
 
 
-def load_pairs(split: str) -> list[dict]:
-    """The verse pairs of ``split``: dicts with "ref", "en" and "es"."""
+def load_pairs(split: str, limit: int | None = None) -> list[dict]:
+    """The verse pairs of ``split`` (the first ``limit`` of them): dicts with "ref", "en" and "es"."""
     with gzip.open(parallel_path(split), "rt", encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines]
+        return [json.loads(line) for line in islice(lines, limit)]
 
 
 __all__ = ["PARALLEL_DIR", "PARALLEL_SPLITS", "load_pairs", "parallel_path"]
