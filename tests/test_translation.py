@@ -118,6 +118,7 @@ def test_bad_arguments(tmp_path, tokenizer_dir, overrides, match):
 
 def test_plan():
     assert plan_translation("default", [1, 2]) == [] and TRANSLATION_SETTINGS["default"] is None
+    assert set(TRANSLATION_SETTINGS) == {"smoke", "default", "long", "full"}
     assert TRANSLATION_SETTINGS["full"] is not None
     specs = plan_translation("smoke", [1, 2])
     assert [s.labels for s in specs] == [

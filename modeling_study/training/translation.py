@@ -136,20 +136,27 @@ def load_or_train_tokenizer(args: TranslationArguments, output_dir: str):
     return tokenizer
 
 
-def joint_tokenizer(directory: Path, vocab_size: int, train_samples: int | None = None):
-    """The joint byte-level BPE tokenizer saved in ``directory``, trained there first if it is not yet: both
-    sides of the first ``train_samples`` (default all) pairs of the embedded train split, one verse per row."""
+def joint_text(train_samples: int | None = None):
+    """Both sides of the first ``train_samples`` (default all) pairs of the embedded train split, one verse
+    per row of a ``datasets.Dataset`` ("text" column): what a joint BPE vocabulary is trained on."""
     from datasets import Dataset
-    from transformers import AutoTokenizer
 
     from ..data.parallel import load_pairs
+
+    pairs = load_pairs("train", train_samples)
+    return Dataset.from_dict({"text": [p[lang] for lang in LANGUAGES for p in pairs]})
+
+
+def joint_tokenizer(directory: Path, vocab_size: int, train_samples: int | None = None):
+    """The joint byte-level BPE tokenizer saved in ``directory``, trained there on ``joint_text`` first if it
+    is not there yet."""
+    from transformers import AutoTokenizer
+
     from ..tokenization import train_bpe_tokenizer
 
     if (Path(directory) / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(directory)
-    pairs = load_pairs("train", train_samples)
-    text = Dataset.from_dict({"text": [p[lang] for lang in LANGUAGES for p in pairs]})
-    return train_bpe_tokenizer(dataset=text, vocab_size=vocab_size, output_dir=directory)
+    return train_bpe_tokenizer(dataset=joint_text(train_samples), vocab_size=vocab_size, output_dir=directory)
 
 
 def build_config(args: TranslationArguments, tokenizer) -> StudySeq2SeqConfig:
@@ -260,7 +267,8 @@ def run_translation(args: TranslationArguments, training_args: TranslationTraini
     else:
         model = StudyForConditionalGeneration(config)
     model.generation_config.update(decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id,
-                                   pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id)
+                                   pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id,
+                                   max_length=args.max_target_length, num_beams=training_args.generation_num_beams or 1)
     history, divergence = HistoryCallback(), DivergenceCallback(blowup_factor=divergence_factor)
     compute_metrics = translation_metrics(tokenizer, [p[args.target_lang] for p in data["eval_pairs"]])
     trainer = Seq2SeqTrainer(
