@@ -48,12 +48,12 @@ def arguments(tmp_path, tokenizer_dir, **overrides):
 def test_metrics_equal_sacrebleu():
     hypotheses = ["Y dijo Dios: Sea la luz.", "el varón que no anduvo", "En el principio"]
     references = ["Y dijo Dios: Sea la luz: y fué la luz.", "Bienaventurado el varón que no anduvo", "En el principio crió Dios"]
-    bleu = load_metric("bleu").compute(predictions=hypotheses, references=references)
-    chrf = load_metric("chrf").compute(predictions=hypotheses, references=references)
-    assert bleu["score"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score, abs=1e-9)
-    assert chrf["score"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references]).score, abs=1e-9)
-    assert bleu["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
-    assert 0 < bleu["score"] < 100 and 0 < chrf["score"] < 100
+    scores = load_metric("translation").compute(predictions=hypotheses, references=references)
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score, abs=1e-9)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references]).score, abs=1e-9)
+    assert scores["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert scores["chrf_signature"].startswith("nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:")
+    assert 0 < scores["bleu"] < 100 and 0 < scores["chrf"] < 100
 
 
 def test_recipe_defaults():

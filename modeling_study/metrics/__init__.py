@@ -13,7 +13,7 @@ from pathlib import Path
 
 METRICS_DIR: Path = Path(__file__).resolve().parent
 AVAILABLE_METRICS: tuple[str, ...] = ("perplexity", "token_accuracy")
-TRANSLATION_METRICS: tuple[str, ...] = ("bleu", "chrf")  # sacreBLEU's, on decoded text
+TRANSLATION_METRICS: tuple[str, ...] = ("translation",)  # sacreBLEU's BLEU and chrF, on decoded text
 
 
 def metric_path(name: str) -> Path:
@@ -24,7 +24,7 @@ def metric_path(name: str) -> Path:
 
 
 def load_metric(name: str, **kwargs):
-    """``evaluate.load`` the packaged metric ``name`` ("perplexity", "token_accuracy", "bleu" or "chrf").
+    """``evaluate.load`` the packaged metric ``name`` ("perplexity", "token_accuracy" or "translation").
 
     Works offline (HF_HUB_OFFLINE=1): the module is loaded from this package, not the Hub.
     Extra keyword arguments go to ``evaluate.load``. Raises ValueError for an unknown name.

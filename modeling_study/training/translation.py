@@ -224,7 +224,7 @@ def translation_metrics(tokenizer, references: list[str] | None = None):
 
     from ..metrics import load_metric
 
-    bleu, chrf = load_metric("bleu"), load_metric("chrf")
+    metric = load_metric("translation")
 
     def compute_metrics(prediction):
         predictions, labels = prediction.predictions, prediction.label_ids
@@ -235,11 +235,9 @@ def translation_metrics(tokenizer, references: list[str] | None = None):
             targets = list(references)
         else:
             targets = [text.strip() for text in tokenizer.batch_decode(labels, skip_special_tokens=True)]
-        b, c = bleu.compute(predictions=hypotheses, references=targets), chrf.compute(predictions=hypotheses,
-                                                                                        references=targets)
+        scores = metric.compute(predictions=hypotheses, references=targets)
         compute_metrics.last = (hypotheses, targets)
-        return {"bleu": b["score"], "chrf": c["score"], "bleu_signature": b["signature"],
-                "chrf_signature": c["signature"]}
+        return {key: scores[key] for key in ("bleu", "chrf", "bleu_signature", "chrf_signature")}
 
     compute_metrics.last = None
     return compute_metrics
