@@ -1,4 +1,4 @@
-"""Convert Hugging Face encoder-decoders (Marian, T5) into ``StudyForConditionalGeneration``, weights included.
+"""Convert Hugging Face encoder-decoders (Marian, T5, BART) into ``StudyForConditionalGeneration``, weights included.
 
 Same scheme as ``convert.py`` (whose ``Rule`` and ``rename_state_dict`` it reuses): per family, a config
 mapping and a table of renaming rules; ``from_hf`` in ``convert.py`` dispatches here through
@@ -45,7 +45,7 @@ def marian_config(c: PreTrainedConfig) -> dict:
         "marian",
         decoder_attention_heads=(c.decoder_attention_heads, c.encoder_attention_heads),
         decoder_ffn_dim=(c.decoder_ffn_dim, c.encoder_ffn_dim),
-        decoder_vocab_size=(c.decoder_vocab_size or c.vocab_size, c.vocab_size),
+        decoder_vocab_size=(getattr(c, "decoder_vocab_size", None) or c.vocab_size, c.vocab_size),
         activation_dropout=(c.activation_dropout, 0.0),
         encoder_layerdrop=(c.encoder_layerdrop, 0.0),
         decoder_layerdrop=(c.decoder_layerdrop, 0.0),
@@ -70,7 +70,7 @@ def marian_config(c: PreTrainedConfig) -> dict:
         attention_dropout=c.attention_dropout,
         embedding_dropout=c.dropout,
         initializer_range=c.init_std,
-        share_encoder_decoder_embeddings=c.share_encoder_decoder_embeddings,
+        share_encoder_decoder_embeddings=getattr(c, "share_encoder_decoder_embeddings", True),
         tie_word_embeddings=c.tie_word_embeddings,
         lm_head_bias=True,
         pad_token_id=c.pad_token_id,
@@ -94,7 +94,9 @@ def _hidden_out(tensor, config):  # (D, in) linears writing to it, their biases,
     return tensor[_interleave_order(config.hidden_size)].contiguous()
 
 
-def _marian_layer_rules(stack: str) -> tuple[Rule, ...]:
+def _marian_layer_rules(stack: str, _hidden_in=_hidden_in, _hidden_out=_hidden_out) -> tuple[Rule, ...]:
+    """Marian's (and BART's) block: q/k/v/out_proj, fc1/fc2 and three post-norms, renamed to Study's; the
+    hidden-dimension transforms permute Marian's channels (BART passes None: no permutation)."""
     layer = rf"{stack}\.layers\.(\d+)\."
     target = rf"{stack}.layers.\1."
     rules = [
@@ -125,6 +127,38 @@ MARIAN_RULES = (
     *(Rule("model\\." + r.pattern, "model." + r.target, r.transform) for r in _marian_layer_rules("encoder")),
     *(Rule("model\\." + r.pattern, "model." + r.target, r.transform) for r in _marian_layer_rules("decoder")),
     Rule(r"lm_head\.weight", "lm_head.weight", _hidden_in),
+    Rule(r"final_logits_bias", "lm_head.bias", lambda bias, config: bias.reshape(-1)),
+)
+
+
+# -- BART -----------------------------------------------------------------------------------------------
+
+
+def bart_config(c: PreTrainedConfig) -> dict:
+    """BART (Lewis et al. 2020, arXiv:1910.13461): Marian's block with learned positions (offset by 2) and a
+    LayerNorm after the embeddings."""
+    return marian_config(c) | dict(
+        position_encoding="learned",
+        embedding_norm=True,
+        share_encoder_decoder_embeddings=True,
+        tie_word_embeddings=c.tie_word_embeddings,
+    )
+
+
+def _drop_bart_offset(table, config):
+    """BART's table has two extra leading rows (position p reads row p + 2); Study's row p is position p."""
+    return table[2:].contiguous()
+
+
+BART_RULES = (
+    Rule(r"model\.shared\.weight", None),
+    Rule(r"model\.(encoder|decoder)\.embed_tokens\.weight", r"model.\1.embed_tokens.weight"),
+    Rule(r"model\.(encoder|decoder)\.embed_positions\.weight", r"model.\1.position_encoding.embeddings.weight",
+         _drop_bart_offset),
+    Rule(r"model\.(encoder|decoder)\.layernorm_embedding\.(weight|bias)", r"model.\1.embedding_norm.\2"),
+    *(Rule("model\\." + r.pattern, "model." + r.target, r.transform) for r in _marian_layer_rules("encoder", None, None)),
+    *(Rule("model\\." + r.pattern, "model." + r.target, r.transform) for r in _marian_layer_rules("decoder", None, None)),
+    Rule(r"lm_head\.weight", "lm_head.weight"),
     Rule(r"final_logits_bias", "lm_head.bias", lambda bias, config: bias.reshape(-1)),
 )
 
@@ -228,6 +262,7 @@ class Seq2SeqFamily:
 SEQ2SEQ_FAMILIES: dict[str, Seq2SeqFamily] = {
     "marian": Seq2SeqFamily("marian", marian_config, lambda c: MARIAN_RULES, "MarianMTModel"),
     "t5": Seq2SeqFamily("t5", t5_config, _t5_rules, "T5ForConditionalGeneration"),
+    "bart": Seq2SeqFamily("bart", bart_config, lambda c: BART_RULES, "BartForConditionalGeneration"),
 }
 
 

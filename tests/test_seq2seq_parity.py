@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import MarianConfig, MarianMTModel, T5Config, T5ForConditionalGeneration
+from transformers import (
+    BartConfig,
+    BartForConditionalGeneration,
+    MarianConfig,
+    MarianMTModel,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from modeling_study import StudyForConditionalGeneration, StudySeq2SeqConfig, from_hf
 from modeling_study.convert_seq2seq import seq2seq_config_from_hf
@@ -42,6 +49,17 @@ def t5(**overrides):
     return model
 
 
+def bart(**overrides):
+    config = BartConfig(**dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                               decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                               max_position_embeddings=64, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                               decoder_start_token_id=2, forced_eos_token_id=None) | overrides)
+    model = BartForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.final_logits_bias.normal_(0, 1)
+    return model
+
+
 REFERENCES = {
     "marian": marian,
     "marian-relu-scaled-embeddings": lambda: marian(activation_function="relu", scale_embedding=True),
@@ -49,6 +67,7 @@ REFERENCES = {
     # num_layers), so that one is compared on logits and loss only
     "t5-relu-tied": lambda: t5(num_decoder_layers=3),
     "t5-gated-gelu-untied": lambda: t5(feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+    "bart": bart,  # learned positions with BART's offset of 2, LayerNorm after the embeddings
 }
 
 
@@ -77,7 +96,7 @@ def test_logits_match_with_padding(name):
     torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["marian", "t5-gated-gelu-untied"])
+@pytest.mark.parametrize("name", ["marian", "t5-gated-gelu-untied", "bart"])
 @pytest.mark.parametrize("num_beams", [1, 3])
 def test_generation_matches(name, num_beams):
     """Same tokens, and the same score at every step: a tiny random model may repeat a token, but the
