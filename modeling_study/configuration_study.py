@@ -22,6 +22,7 @@ FFN_ACTIVATIONS: dict[str, tuple[str, bool]] = {
     "silu": ("silu", False),
     "swiglu": ("silu", True),
     "geglu": ("gelu", True),
+    "geglu_tanh": ("gelu_pytorch_tanh", True),  # T5 v1.1's "gated-gelu" (its gelu_new is the tanh form)
 }
 
 # rope_type -> (required keys, optional keys) of `rope_parameters`, besides rope_type, rope_theta and
@@ -63,7 +64,7 @@ class StudyConfig(PreTrainedConfig):
         norm_placement: "pre" (``x + f(norm(x))``, stable without warmup), "post"
             (``norm(x + f(x))``, the original; needs warmup), "sandwich" (``x + norm(f(norm(x)))``).
         norm_type: "layernorm" or "rmsnorm". norm_eps: its epsilon.
-        ffn_activation: "relu", "gelu", "gelu_tanh", "silu", or the gated "swiglu", "geglu".
+        ffn_activation: "relu", "gelu", "gelu_tanh", "silu", or the gated "swiglu", "geglu", "geglu_tanh".
         is_causal: True for a decoder language model, False for a bidirectional encoder.
         rope_parameters: transformers v5 form, e.g. ``{"rope_type": "llama3", "rope_theta": 5e5,
             "factor": 8.0, ...}``; rope_type one of default, linear, dynamic, yarn, llama3.

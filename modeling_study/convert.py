@@ -297,19 +297,26 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+# Encoder-decoder families (model_type -> (config converter, model converter)), registered by
+# convert_seq2seq.py when the package is imported; from_hf and config_from_hf dispatch to them.
+SEQ2SEQ_CONVERTERS: dict[str, tuple[Callable, Callable]] = {}
+
+
 def family_of(config: PreTrainedConfig) -> Family:
     """The ``Family`` for a reference config, or a ValueError naming the supported families."""
     model_type = getattr(config, "model_type", None)
     if model_type not in FAMILIES:
         raise ValueError(
             f"Cannot convert model_type={model_type!r} ({type(config).__name__}) to a study model: "
-            f"supported families are {', '.join(sorted(FAMILIES))}."
+            f"supported families are {', '.join(sorted({*FAMILIES, *SEQ2SEQ_CONVERTERS}))}."
         )
     return FAMILIES[model_type]
 
 
 def config_from_hf(config: PreTrainedConfig) -> StudyConfig:
     """The ``StudyConfig`` describing the same architecture as a reference config."""
+    if getattr(config, "model_type", None) in SEQ2SEQ_CONVERTERS:
+        return SEQ2SEQ_CONVERTERS[config.model_type][0](config)
     return StudyConfig(**family_of(config).config(config))
 
 
@@ -339,6 +346,8 @@ def from_hf(model: PreTrainedModel, attn_implementation: str | None = None) -> S
     head the converter does not know raises a ValueError that lists the supported ones.
     ``attn_implementation`` ("eager" or "sdpa") picks the study model's attention backend.
     """
+    if getattr(model.config, "model_type", None) in SEQ2SEQ_CONVERTERS:
+        return SEQ2SEQ_CONVERTERS[model.config.model_type][1](model, attn_implementation)
     family = family_of(model.config)
     class_name = type(model).__name__
     if class_name not in family.heads:

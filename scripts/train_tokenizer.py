@@ -10,6 +10,7 @@ Other inputs::
 
     python scripts/train_tokenizer.py --files a.txt b.txt --vocab_size 8000 --output_dir my_tok
     python scripts/train_tokenizer.py --dataset path/to/saved_dataset --text_column text
+    python scripts/train_tokenizer.py --parallel --vocab_size 4000 --output_dir runs/translate/tokenizer  # en+es
 
 Load the result with ``transformers.AutoTokenizer.from_pretrained(OUTPUT_DIR)``. Training
 is deterministic: the same inputs and flags give a byte-identical tokenizer.json.
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="a datasets.Dataset or DatasetDict saved with save_to_disk, used instead of --files",
+    )
+    source.add_argument(
+        "--parallel",
+        action="store_true",
+        help="train a joint vocabulary on both sides (English and Spanish) of the embedded parallel train split",
     )
     parser.add_argument(
         "--text_column", default="text", help="dataset column holding the text (with --dataset; default: text)"
@@ -93,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
+        if args.parallel:
+            from modeling_study.training.translation import joint_text
+
+            args.dataset = joint_text()
         tokenizer = train_bpe_tokenizer(
             files=args.files,
             dataset=args.dataset,

@@ -13,17 +13,18 @@ from pathlib import Path
 
 METRICS_DIR: Path = Path(__file__).resolve().parent
 AVAILABLE_METRICS: tuple[str, ...] = ("perplexity", "token_accuracy")
+TRANSLATION_METRICS: tuple[str, ...] = ("translation",)  # sacreBLEU's BLEU and chrF, on decoded text
 
 
 def metric_path(name: str) -> Path:
     """Directory of the local ``evaluate`` module for metric ``name``."""
-    if name not in AVAILABLE_METRICS:
-        raise ValueError(f"unknown metric {name!r}; available metrics: {', '.join(AVAILABLE_METRICS)}")
+    if name not in AVAILABLE_METRICS + TRANSLATION_METRICS:
+        raise ValueError(f"unknown metric {name!r}; available metrics: {', '.join(AVAILABLE_METRICS + TRANSLATION_METRICS)}")
     return METRICS_DIR / name
 
 
 def load_metric(name: str, **kwargs):
-    """``evaluate.load`` the packaged metric ``name`` ("perplexity" or "token_accuracy").
+    """``evaluate.load`` the packaged metric ``name`` ("perplexity", "token_accuracy" or "translation").
 
     Works offline (HF_HUB_OFFLINE=1): the module is loaded from this package, not the Hub.
     Extra keyword arguments go to ``evaluate.load``. Raises ValueError for an unknown name.
@@ -69,4 +70,4 @@ def causal_lm_stats(logits, labels, ignore_index: int = -100, shift: bool = True
     }
 
 
-__all__ = ["AVAILABLE_METRICS", "METRICS_DIR", "causal_lm_stats", "load_metric", "metric_path"]
+__all__ = ["AVAILABLE_METRICS", "TRANSLATION_METRICS", "METRICS_DIR", "causal_lm_stats", "load_metric", "metric_path"]
