@@ -170,3 +170,17 @@ def test_run_key_changes_with_the_code_and_the_seed(monkeypatch):
     assert a.key() == before
     monkeypatch.setattr(runner, "code_fingerprint", lambda: "edited")
     assert a.key() != before
+
+
+def test_translation_questions_run_inside_the_study(tmp_path):
+    """The full preset plans the translation runs; a reduced smoke study trains and reports them."""
+    assert any(s.experiment == "translation" for s in plan(PRESETS["full"]))
+    assert not any(s.experiment == "translation" for s in plan(PRESETS["default"]))
+    preset = replace(PRESETS["smoke"], encodings=("rope",), ablations=(), tasks=False, translation=True,
+                     norm=replace(PRESETS["smoke"].norm, placements=()))
+    document = run_study(preset, tmp_path, progress=False)
+    runs = [r for r in document["runs"] if r["experiment"] == "translation"]
+    assert runs and all(r["status"] in (FINISHED, DIVERGED) for r in runs), [r.get("error") for r in runs]
+    assert {r["labels"]["seed"] for r in runs} == {42, 43}
+    report = (tmp_path / "report.md").read_text()
+    assert "## 6. Translation" in report and "BLEU" in report
