@@ -14,6 +14,7 @@ from transformers import (
 
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
 from .convert import from_hf
+from .to_hf import to_hf
 from .modeling_study import (
     StudyForCausalLM,
     StudyForMaskedLM,
@@ -53,4 +54,5 @@ __all__ = [
     "NORM_TYPES",
     "FFN_ACTIVATIONS",
     "from_hf",
+    "to_hf",
 ]

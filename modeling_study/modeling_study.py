@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.masking_utils import create_causal_mask
@@ -34,7 +35,7 @@ from transformers.utils.output_capturing import capture_outputs
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
 from .learned_bias_attention import BucketedBias, bucketed_bias_attention
 from .learned_bias_attention import can_use as can_use_bucketed_bias
-from .norms import NORM_PLACEMENTS, build_norm
+from .norms import NORM_PLACEMENTS, StudyRMSNormPlusOne, build_norm
 from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary
 
 # transformers 5.24 renamed the KV cache argument and output field ``past_key_values`` -> ``cache``
@@ -134,7 +135,7 @@ class StudyAttention(nn.Module):
         self.q_proj = nn.Linear(config.hidden_size, q_width, bias=config.attention_bias)
         self.k_proj = nn.Linear(config.hidden_size, kv_width, bias=config.attention_bias)
         self.v_proj = nn.Linear(config.hidden_size, kv_width, bias=config.attention_bias)
-        self.o_proj = nn.Linear(q_width, config.hidden_size, bias=config.attention_bias)
+        self.o_proj = nn.Linear(q_width, config.hidden_size, bias=config.attention_output_bias)
 
     def forward(
         self,
@@ -281,6 +282,8 @@ class StudyPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)  # normal(0, initializer_range) for linears/embeddings, ones/zeros for norms
         if isinstance(module, PositionEncoding):
             module.init_buffers()  # built on the meta device by from_pretrained: recompute, don't trust
+        elif isinstance(module, StudyRMSNormPlusOne):
+            init.zeros_(module.weight)  # its gain is 1 + weight: zeros start it at the identity
 
 
 def add_bias_to_mask(mask: torch.Tensor | None, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
