@@ -335,7 +335,7 @@ def to_hf(model: StudyPreTrainedModel, family: str | None = None) -> PreTrainedM
     if type(model) not in exporter.classes:
         raise ValueError(
             f"Cannot export {type(model).__name__} to {exporter.family}: it exports "
-            f"{', '.join(cls.__name__ for cls in exporter.classes)}."
+            f"{', '.join(f'{cls.__name__} (as {name})' for cls, name in exporter.classes.items())}."
         )
     native_class = getattr(tf, exporter.classes[type(model)])
     config = exporter.config(model.config)

@@ -189,7 +189,7 @@ def test_from_hf_config_maps_the_architecture(config, fields):
 
 def test_unsupported_family_names_the_supported_ones():
     opt = tf.OPTConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, ffn_dim=64, num_attention_heads=4)
-    message = r"model_type='opt'.*supported families are bert, bloom, gpt2, llama"
+    message = r"model_type='opt'.*supported families are bert, bloom, gemma, gpt2, llama, mistral, qwen2"
     with pytest.raises(ValueError, match=message):
         StudyConfig.from_hf_config(opt)
     with pytest.raises(ValueError, match=message):
