@@ -326,7 +326,7 @@ class StudyModel(StudyPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embed_tokens = value
 
-    def _check_inputs(self, input_ids, inputs_embeds, attention_mask, kv_length: int) -> None:
+    def _check_inputs(self, input_ids, inputs_embeds, attention_mask, kv_length: int, position_ids=None) -> None:
         """Fail early, with the fix, on inputs that would otherwise crash deep inside torch."""
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference.shape[0] == 0 or reference.shape[1] == 0:
@@ -343,7 +343,10 @@ class StudyModel(StudyPreTrainedModel):
                     f"attention_mask has shape {tuple(attention_mask.shape)} but the inputs need "
                     f"({reference.shape[0]}, {kv_length}) (batch, cached + new tokens)."
                 )
-        if self.position_encoding.bounded and kv_length > self.config.max_position_embeddings:
+        # Without position ids or a padding mask, positions run 0..kv_length-1: a long row is the error.
+        # Given ids (packed sequences) or a mask, the ids themselves are checked in forward, once computed.
+        derived_from_length = position_ids is None and not (attention_mask is not None and attention_mask.dim() == 2)
+        if self.position_encoding.bounded and derived_from_length and kv_length > self.config.max_position_embeddings:
             unbounded = [name for name, cls in POSITION_ENCODINGS.items() if not cls.bounded]
             raise ValueError(
                 f"A sequence of {kv_length} tokens is longer than max_position_embeddings="
@@ -380,7 +383,7 @@ class StudyModel(StudyPreTrainedModel):
         past_seen = cache.get_seq_length() if cache is not None else 0
         query_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         kv_length = past_seen + query_length
-        self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length)
+        self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length, position_ids)
         if inputs_embeds is None:
             try:
                 inputs_embeds = self.embed_tokens(input_ids)
