@@ -12,6 +12,7 @@ Xiong et al. 2020 on norm placement (arXiv:2002.04745); Shazeer 2020 on gated ML
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -29,6 +30,7 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutputWithPast,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
@@ -49,6 +51,26 @@ def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | No
     if cache is not None and past_key_values is not None:
         raise ValueError("Pass the KV cache once: as `cache` (transformers >= 5.24) or `past_key_values`, not both.")
     return cache if cache is not None else past_key_values
+
+
+def cache_argument(forward: Callable) -> Callable:
+    """Take the cache under either name, as transformers' in-tree models do on each side of 5.24.
+
+    From 5.24 on, ``past_key_values=`` is deprecated: in-tree models decorate ``forward`` with
+    ``deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")`` (a FutureWarning, then the value
+    passed on as ``cache``), and so does this. Before 5.24 it is the current name: no warning. Both
+    names given at once remain an error here, where the decorator would warn and drop one.
+    """
+    if CACHE_FIELD != "cache":
+        return forward
+    renamed = deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
+
+    @functools.wraps(forward)
+    def wrapper(*args, **kwargs):
+        _one_cache(kwargs.get("cache"), kwargs.get("past_key_values"))
+        return renamed(*args, **kwargs)
+
+    return wrapper
 
 
 class StudyMLP(nn.Module):
@@ -363,6 +385,7 @@ class StudyModel(StudyPreTrainedModel):
             f"If it has more tokens, call model.resize_token_embeddings(len(tokenizer))."
         )
 
+    @cache_argument
     @merge_with_config_defaults
     @capture_outputs
     def forward(
@@ -484,6 +507,7 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
 
+    @cache_argument
     @can_return_tuple
     def forward(
         self,
@@ -502,8 +526,7 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache,
-            past_key_values=past_key_values,  # either name; StudyModel takes the one given
+            cache=_one_cache(cache, past_key_values),  # before transformers 5.24 generate() passes past_key_values
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
