@@ -87,6 +87,19 @@ class StudyConfig(PreTrainedConfig):
 
     model_type = "study"
     keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the name changed in transformers 5.24
+    # Tensor parallelism (``from_pretrained(..., tp_plan="auto")`` under torchrun): Llama's plan, by
+    # Llama's module names. Heads split across ranks (q/k/v by output, o by input), so does the MLP's
+    # hidden width (gate/up by output, down by input); an encoding that biases each head's scores
+    # (ALiBi, T5) builds its bias for every head and cannot be split (StudyPreTrainedModel refuses it).
+    base_model_tp_plan = {
+        "layers.*.self_attn.q_proj": "colwise",
+        "layers.*.self_attn.k_proj": "colwise",
+        "layers.*.self_attn.v_proj": "colwise",
+        "layers.*.self_attn.o_proj": "rowwise",
+        "layers.*.mlp.gate_proj": "colwise",
+        "layers.*.mlp.up_proj": "colwise",
+        "layers.*.mlp.down_proj": "rowwise",
+    }
 
     vocab_size: int = 4096
     hidden_size: int = 256

@@ -255,6 +255,29 @@ class StudyDecoderLayer(GradientCheckpointingLayer):
         return self._residual(hidden_states, self.mlp, self.placement.mlp)
 
 
+def _tensor_parallel_requested(kwargs: dict) -> bool:
+    """``tp_plan=`` or a ``distributed_config`` that asks for a plan or a tensor-parallel size."""
+    distributed = kwargs.get("distributed_config")
+    get = distributed.get if isinstance(distributed, dict) else lambda name: getattr(distributed, name, None)
+    return kwargs.get("tp_plan") is not None or (
+        distributed is not None and (get("tp_plan") is not None or (get("tp_size") or 1) > 1))
+
+
+def _check_tensor_parallel(config, where) -> None:
+    """Tensor parallelism gives each rank some of the heads; a bias built for every head cannot follow."""
+    if not isinstance(config, StudyConfig):
+        config = StudyConfig.from_pretrained(where)
+    encoding = POSITION_ENCODINGS[config.position_encoding]
+    if encoding.attention_bias is not PositionEncoding.attention_bias:
+        servable = [name for name, cls in POSITION_ENCODINGS.items() if cls.attention_bias is PositionEncoding.attention_bias]
+        raise ValueError(
+            f"Tensor parallelism splits the attention heads across ranks, but position_encoding="
+            f"{config.position_encoding!r} adds a bias to every head's scores, built for all heads at once. "
+            f"Load this model without tp_plan (one process, or accelerate / data parallelism); tensor parallelism "
+            f"serves {', '.join(servable)}."
+        )
+
+
 class StudyPreTrainedModel(PreTrainedModel):
     config_class = StudyConfig
     config: StudyConfig
@@ -275,6 +298,8 @@ class StudyPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False:
             raise ValueError("Study models load safetensors weights only; drop use_safetensors=False.")
         kwargs["use_safetensors"] = True
+        if _tensor_parallel_requested(kwargs):
+            _check_tensor_parallel(kwargs.get("config"), args[0] if args else kwargs.get("pretrained_model_name_or_path"))
         try:
             return super().from_pretrained(*args, **kwargs)
         except Exception as error:  # safetensors is not imported here: remote code needs only torch/transformers
@@ -494,6 +519,7 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
     """Decoder language model: ``StudyModel`` + a linear head over the vocabulary."""
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _tp_plan = {"lm_head": "colwise_gather_output"}  # as LlamaForCausalLM: each rank a vocabulary slice, then gathered
 
     def __init__(self, config: StudyConfig):
         super().__init__(config)
