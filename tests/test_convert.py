@@ -203,7 +203,7 @@ def test_unsupported_family_names_the_supported_ones():
         (lambda: tf.GPT2LMHeadModel(gpt2(scale_attn_by_inverse_layer_idx=True)), r"scale_attn_by_inverse_layer_idx"),
         (lambda: tf.BloomModel(bloom(apply_residual_connection_post_layernorm=True)),
          r"apply_residual_connection_post_layernorm"),
-        (lambda: tf.LlamaModel(llama(hidden_act="relu")), r"hidden_act='relu'.*\['gelu', 'silu', 'swish'\]"),
+        (lambda: tf.LlamaModel(llama(hidden_act="relu")), r"hidden_act='relu'.*\['gelu', 'gelu_pytorch_tanh', 'silu', 'swish'\]"),
     ],
     ids=["unsupported-head", "gpt2-layer-scaling", "bloom-residual-after-norm", "llama-ungated-relu"],
 )
