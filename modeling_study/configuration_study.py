@@ -287,7 +287,8 @@ class StudyConfig(PreTrainedConfig):
 
     @classmethod
     def from_hf_config(cls, config: PreTrainedConfig) -> "StudyConfig":
-        """The StudyConfig of a Llama, GPT-2, BERT or BLOOM config (see ``convert.py``); ValueError otherwise."""
+        """The StudyConfig of a Llama, Mistral, Qwen2, Gemma, GPT-2, BERT or BLOOM config (see ``convert.py``);
+        ValueError otherwise."""
         from .convert import config_from_hf  # convert imports this module
 
         return config_from_hf(config)
