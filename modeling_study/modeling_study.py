@@ -263,10 +263,11 @@ def _tensor_parallel_requested(kwargs: dict) -> bool:
         distributed is not None and (get("tp_plan") is not None or (get("tp_size") or 1) > 1))
 
 
-def _check_tensor_parallel(config, where) -> None:
+def _check_tensor_parallel(config, where, kwargs: dict) -> None:
     """Tensor parallelism gives each rank some of the heads; a bias built for every head cannot follow."""
-    if not isinstance(config, StudyConfig):
-        config = StudyConfig.from_pretrained(where)
+    if not isinstance(config, StudyConfig):  # AutoModel passes the config; a direct call reads it (small)
+        where_from = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only", "subfolder") if k in kwargs}
+        config = StudyConfig.from_pretrained(where, **where_from)
     encoding = POSITION_ENCODINGS[config.position_encoding]
     if encoding.attention_bias is not PositionEncoding.attention_bias:
         servable = [name for name, cls in POSITION_ENCODINGS.items() if cls.attention_bias is PositionEncoding.attention_bias]
@@ -299,7 +300,8 @@ class StudyPreTrainedModel(PreTrainedModel):
             raise ValueError("Study models load safetensors weights only; drop use_safetensors=False.")
         kwargs["use_safetensors"] = True
         if _tensor_parallel_requested(kwargs):
-            _check_tensor_parallel(kwargs.get("config"), args[0] if args else kwargs.get("pretrained_model_name_or_path"))
+            _check_tensor_parallel(kwargs.get("config"), args[0] if args else kwargs.get("pretrained_model_name_or_path"),
+                                   kwargs)
         try:
             return super().from_pretrained(*args, **kwargs)
         except Exception as error:  # safetensors is not imported here: remote code needs only torch/transformers

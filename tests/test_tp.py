@@ -104,3 +104,11 @@ else:
                 assert results[name]["generated"] == generated.tolist()
             assert "position_encoding='alibi' adds a bias to every head" in results["alibi"]
             assert "tensor parallelism serves none, integer, binary, sinusoidal, learned, rope" in results["alibi"]
+
+    @pytest.mark.parametrize("encoding", ["alibi", "t5"])
+    def test_per_head_bias_encodings_are_refused_before_loading(tmp_path, encoding):
+        """Called directly (no Auto class, so no config passed in), in one process: the check reads the config."""
+        StudyForCausalLM(tiny_config(position_encoding=encoding)).save_pretrained(tmp_path)
+        (tmp_path / "model.safetensors").unlink()  # nothing to load: the refusal must come first
+        with pytest.raises(ValueError, match=rf"position_encoding='{encoding}' adds a bias to every head"):
+            StudyForCausalLM.from_pretrained(tmp_path, tp_plan="auto")
