@@ -17,6 +17,7 @@ from .configuration_seq2seq import StudySeq2SeqConfig
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
 from .convert import from_hf
 from .convert_seq2seq import SEQ2SEQ_FAMILIES  # registers the encoder-decoder converters with from_hf
+from .to_hf import to_hf
 from .modeling_study import (
     StudyForCausalLM,
     StudyForMaskedLM,
@@ -66,4 +67,5 @@ __all__ = [
     "NORM_TYPES",
     "FFN_ACTIVATIONS",
     "from_hf",
+    "to_hf",
 ]

@@ -22,7 +22,7 @@ FFN_ACTIVATIONS: dict[str, tuple[str, bool]] = {
     "silu": ("silu", False),
     "swiglu": ("silu", True),
     "geglu": ("gelu", True),
-    "geglu_tanh": ("gelu_pytorch_tanh", True),  # T5 v1.1's "gated-gelu" (its gelu_new is the tanh form)
+    "geglu_tanh": ("gelu_pytorch_tanh", True),  # Gemma's GLU and T5 v1.1's "gated-gelu" (gelu_new is the tanh form)
 }
 
 # rope_type -> (required keys, optional keys) of `rope_parameters`, besides rope_type, rope_theta and
@@ -63,8 +63,9 @@ class StudyConfig(PreTrainedConfig):
             "learned", "rope", "alibi", "t5". Where position enters: see ``position_encodings.py``.
         norm_placement: "pre" (``x + f(norm(x))``, stable without warmup), "post"
             (``norm(x + f(x))``, the original; needs warmup), "sandwich" (``x + norm(f(norm(x)))``).
-        norm_type: "layernorm" or "rmsnorm". norm_eps: its epsilon.
-        ffn_activation: "relu", "gelu", "gelu_tanh", "silu", or the gated "swiglu", "geglu", "geglu_tanh".
+        norm_type: "layernorm", "rmsnorm" or "rmsnorm_plus_one" (Gemma: gain 1 + weight). norm_eps: its epsilon.
+        ffn_activation: "relu", "gelu", "gelu_tanh", "silu", or the gated "swiglu", "geglu",
+            "geglu_tanh" (Gemma, T5 v1.1).
         is_causal: True for a decoder language model, False for a bidirectional encoder.
         rope_parameters: transformers v5 form, e.g. ``{"rope_type": "llama3", "rope_theta": 5e5,
             "factor": 8.0, ...}``; rope_type one of default, linear, dynamic, yarn, llama3.
@@ -72,6 +73,8 @@ class StudyConfig(PreTrainedConfig):
         rope_layout: "half" (Llama/NeoX pairs j, j+d/2) or "interleaved" (GPT-J pairs 2j, 2j+1).
         t5_num_buckets, t5_max_distance: T5 relative bias buckets and the distance they reach.
         attention_bias, mlp_bias: biases in the attention and MLP projections (GPT-2, BERT, BLOOM).
+        attention_output_bias: bias of the attention output projection ``o_proj``; None follows
+            ``attention_bias``. False with ``attention_bias=True`` is Qwen2 (biases on q, k, v only).
         embedding_norm: a norm right after the embeddings (BERT, BLOOM).
         embedding_multiplier: scale of the token embeddings before positions are added; 1.0 (GPT-2,
             Llama) or ``sqrt(hidden_size)`` (Vaswani et al. 2017 section 3.4, fairseq, Gemma), which
@@ -87,6 +90,19 @@ class StudyConfig(PreTrainedConfig):
 
     model_type = "study"
     keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the name changed in transformers 5.24
+    # Tensor parallelism (``from_pretrained(..., tp_plan="auto")`` under torchrun): Llama's plan, by
+    # Llama's module names. Heads split across ranks (q/k/v by output, o by input), so does the MLP's
+    # hidden width (gate/up by output, down by input); an encoding that biases each head's scores
+    # (ALiBi, T5) builds its bias for every head and cannot be split (StudyPreTrainedModel refuses it).
+    base_model_tp_plan = {
+        "layers.*.self_attn.q_proj": "colwise",
+        "layers.*.self_attn.k_proj": "colwise",
+        "layers.*.self_attn.v_proj": "colwise",
+        "layers.*.self_attn.o_proj": "rowwise",
+        "layers.*.mlp.gate_proj": "colwise",
+        "layers.*.mlp.up_proj": "colwise",
+        "layers.*.mlp.down_proj": "rowwise",
+    }
 
     vocab_size: int = 4096
     hidden_size: int = 256
@@ -107,6 +123,7 @@ class StudyConfig(PreTrainedConfig):
     t5_num_buckets: int = 32
     t5_max_distance: int = 128
     attention_bias: bool = False
+    attention_output_bias: bool | None = None  # o_proj's bias; None = attention_bias. Qwen2: q/k/v bias, no o bias
     mlp_bias: bool = False
     embedding_norm: bool = False
     embedding_multiplier: float = 1.0
@@ -128,6 +145,8 @@ class StudyConfig(PreTrainedConfig):
         self._validate_sizes()
         if self.num_key_value_heads is None:
             self.num_key_value_heads = self.num_attention_heads
+        if self.attention_output_bias is None:
+            self.attention_output_bias = self.attention_bias
         if self.head_dim is None:
             # an explicit head_dim (as in some Llamas) frees hidden_size from being a multiple of the heads
             if self.hidden_size % self.num_attention_heads:
@@ -150,8 +169,14 @@ class StudyConfig(PreTrainedConfig):
         _choice("norm_type", self.norm_type, NORM_TYPES)
         _choice("ffn_activation", self.ffn_activation, FFN_ACTIVATIONS)
         _choice("rope_layout", self.rope_layout, ROPE_LAYOUTS)
-        if not isinstance(self.is_causal, bool):
-            raise ValueError(f"StudyConfig.is_causal must be True or False, got {self.is_causal!r}.")
+        for name in ("is_causal", "attention_bias", "mlp_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"StudyConfig.{name} must be True or False, got {getattr(self, name)!r}.")
+        if self.attention_output_bias not in (None, True, False):
+            raise ValueError(
+                f"StudyConfig.attention_output_bias must be True, False or None (= attention_bias), "
+                f"got {self.attention_output_bias!r}."
+            )
 
     def _validate_sizes(self):
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -265,14 +290,15 @@ class StudyConfig(PreTrainedConfig):
         if model_type not in (None, cls.model_type):
             raise ValueError(
                 f"This config has model_type={model_type!r}, not {cls.model_type!r}: it describes another "
-                f"architecture. Load it with its own class, or convert a llama, gpt2, bert or bloom model "
-                f"with modeling_study.from_hf(model)."
+                f"architecture. Load it with its own class, or convert a llama, mistral, qwen2, gemma, gpt2, "
+                f"bert or bloom model with modeling_study.from_hf(model)."
             )
         return super().from_dict(config_dict, **kwargs)
 
     @classmethod
     def from_hf_config(cls, config: PreTrainedConfig) -> "StudyConfig":
-        """The StudyConfig of a Llama, GPT-2, BERT or BLOOM config (see ``convert.py``); ValueError otherwise."""
+        """The StudyConfig of a Llama, Mistral, Qwen2, Gemma, GPT-2, BERT or BLOOM config (see ``convert.py``);
+        ValueError otherwise."""
         from .convert import config_from_hf  # convert imports this module
 
         return config_from_hf(config)

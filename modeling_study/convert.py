@@ -1,4 +1,5 @@
-"""Convert Hugging Face reference models (Llama, GPT-2, BERT, BLOOM) into study models, weights included.
+"""Convert Hugging Face reference models (Llama, Mistral, Qwen2, Gemma, GPT-2, BERT, BLOOM) into study
+models, weights included (``to_hf.py`` goes back, reading the same rules backwards).
 
 Each family is one small ``Family`` entry in ``FAMILIES``, keyed by ``config.model_type``: a function
 mapping its config onto ``StudyConfig`` arguments, and a table of renaming rules from its parameter
@@ -33,8 +34,10 @@ from .modeling_study import StudyForCausalLM, StudyForMaskedLM, StudyModel, Stud
 
 # A rule renames every parameter whose name fully matches ``pattern`` (without the base-model prefix)
 # to ``target`` (a ``re`` template; a tuple of templates when ``transform`` splits one tensor into
-# several; None to drop it). ``transform(tensor, study_config)`` reshapes the weight when needed.
+# several; None to drop it). ``transform(tensor, study_config)`` reshapes the weight when needed, and
+# ``inverse(study_tensor_or_tensors, study_config)`` undoes it, so ``to_hf`` reads the same table backwards.
 Transform = Callable[[torch.Tensor, StudyConfig], "torch.Tensor | tuple[torch.Tensor, ...]"]
+Inverse = Callable[["torch.Tensor | tuple[torch.Tensor, ...]", StudyConfig], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Rule:
     pattern: str
     target: str | tuple[str, ...] | None
     transform: Transform | None = None
+    inverse: Inverse | None = None
+
+    @property
+    def invertible(self) -> bool:
+        return (self.transform is None) == (self.inverse is None)
 
 
 def _transpose(weight: torch.Tensor, config: StudyConfig) -> torch.Tensor:
@@ -55,11 +63,24 @@ def _split_conv1d_qkv(tensor: torch.Tensor, config: StudyConfig) -> tuple[torch.
     return tuple(part.contiguous() for part in out_first.chunk(3, dim=0))
 
 
+def _merge_conv1d_qkv(parts: tuple[torch.Tensor, ...], config: StudyConfig) -> torch.Tensor:
+    """Inverse of ``_split_conv1d_qkv``: ``[q | k | v]`` stacked on the output axis, stored ``(in, out)``."""
+    merged = torch.cat(parts, dim=0)  # (3D, D) or (3D,)
+    return (merged.t() if merged.dim() == 2 else merged).contiguous()
+
+
 def _split_per_head_qkv(tensor: torch.Tensor, config: StudyConfig) -> tuple[torch.Tensor, ...]:
     """BLOOM's ``query_key_value``: outputs grouped per head, ``[h0: q k v | h1: q k v | ...]``."""
     heads, head_dim = config.num_attention_heads, config.head_dim
     grouped = tensor.view(heads, 3, head_dim, *tensor.shape[1:])  # (H, 3, d[, D])
     return tuple(grouped[:, i].reshape(heads * head_dim, *tensor.shape[1:]).contiguous() for i in range(3))
+
+
+def _merge_per_head_qkv(parts: tuple[torch.Tensor, ...], config: StudyConfig) -> torch.Tensor:
+    """Inverse of ``_split_per_head_qkv``: regroup q, k, v head by head."""
+    heads, head_dim = config.num_attention_heads, config.head_dim
+    grouped = torch.stack([p.view(heads, head_dim, *p.shape[1:]) for p in parts], dim=1)  # (H, 3, d[, D])
+    return grouped.reshape(3 * heads * head_dim, *parts[0].shape[1:]).contiguous()
 
 
 QKV = ("q_proj", "k_proj", "v_proj")
@@ -101,7 +122,7 @@ ACTIVATIONS = {
     "swish": "silu",
 }
 # ... and for a gated MLP (Llama's ``down(act(gate(x)) * up(x))``).
-GATED_ACTIVATIONS = {"silu": "swiglu", "swish": "swiglu", "gelu": "geglu"}
+GATED_ACTIVATIONS = {"silu": "swiglu", "swish": "swiglu", "gelu": "geglu", "gelu_pytorch_tanh": "geglu_tanh"}
 
 
 def _lookup(table: dict, value, family: str, field_name: str) -> str:
@@ -136,12 +157,12 @@ def _common(c: PreTrainedConfig) -> dict:
     )
 
 
-def llama_config(c: PreTrainedConfig) -> dict:
-    """Llama: RoPE (any of its scalings), grouped-query attention, pre-RMSNorm, gated MLP."""
+def _rope_decoder(c: PreTrainedConfig, family: str, **overrides) -> dict:
+    """Llama and its descendants: RoPE (any of its scalings), grouped-query attention, pre-RMSNorm, gated MLP."""
     return _common(c) | dict(
         intermediate_size=c.intermediate_size,
         num_key_value_heads=c.num_key_value_heads,
-        head_dim=c.head_dim,
+        head_dim=getattr(c, "head_dim", None),  # Qwen2's config has none: hidden_size // heads
         max_position_embeddings=c.max_position_embeddings,
         position_encoding="rope",
         rope_parameters=dict(c.rope_parameters),
@@ -149,11 +170,46 @@ def llama_config(c: PreTrainedConfig) -> dict:
         norm_placement="pre",
         norm_type="rmsnorm",
         norm_eps=c.rms_norm_eps,
-        ffn_activation=_lookup(GATED_ACTIVATIONS, c.hidden_act, "llama", "hidden_act"),
-        attention_bias=c.attention_bias,
-        mlp_bias=c.mlp_bias,
+        ffn_activation=_lookup(GATED_ACTIVATIONS, c.hidden_act, family, "hidden_act"),
         attention_dropout=c.attention_dropout,
         is_causal=True,
+    ) | overrides
+
+
+def _check_sliding_window(c: PreTrainedConfig, family: str, window: int | None) -> None:
+    """A study model attends to the whole context; a sliding window that covers it changes nothing."""
+    if window is not None and window < c.max_position_embeddings:
+        raise ValueError(
+            f"Cannot convert {family} with sliding_window={window}: a study model attends to the whole context, "
+            f"so the window must be None or cover max_position_embeddings={c.max_position_embeddings}."
+        )
+
+
+def llama_config(c: PreTrainedConfig) -> dict:
+    """Llama: RoPE (any of its scalings), grouped-query attention, pre-RMSNorm, gated MLP."""
+    return _rope_decoder(c, "llama", attention_bias=c.attention_bias, mlp_bias=c.mlp_bias)
+
+
+def mistral_config(c: PreTrainedConfig) -> dict:
+    """Mistral (arXiv:2310.06825): Llama's architecture plus a sliding attention window."""
+    _check_sliding_window(c, "mistral", c.sliding_window)
+    return _rope_decoder(c, "mistral")
+
+
+def qwen2_config(c: PreTrainedConfig) -> dict:
+    """Qwen2 (arXiv:2407.10671): Llama with biases on the q, k and v projections, none on o."""
+    # Qwen2Config keeps sliding_window only when use_sliding_window is set (then on layers >= max_window_layers)
+    _check_sliding_window(c, "qwen2", c.sliding_window if "sliding_attention" in c.layer_types else None)
+    return _rope_decoder(c, "qwen2", attention_bias=True, attention_output_bias=False)
+
+
+def gemma_config(c: PreTrainedConfig) -> dict:
+    """Gemma (arXiv:2403.08295): embeddings scaled by sqrt(hidden_size), RMSNorm with gain 1 + weight,
+    tanh-GELU gated MLP, an explicit head_dim."""
+    _reject("gemma", use_bidirectional_attention=(bool(c.use_bidirectional_attention), False))
+    return _rope_decoder(
+        c, "gemma", attention_bias=c.attention_bias, norm_type="rmsnorm_plus_one",
+        embedding_multiplier=c.hidden_size**0.5,
     )
 
 
@@ -230,12 +286,32 @@ def bloom_config(c: PreTrainedConfig) -> dict:
 
 # -- the registry -------------------------------------------------------------------------------------
 
+LLAMA_RULES = (Rule(r"(embed_tokens\.weight|layers\..*|norm\.weight)", r"\1"),)  # Study uses Llama's names
+
 FAMILIES: dict[str, Family] = {
     "llama": Family(
         name="llama",
         config=llama_config,
-        rules=(Rule(r"(embed_tokens\.weight|layers\..*|norm\.weight)", r"\1"),),  # Study uses Llama's names
+        rules=LLAMA_RULES,
         heads={"LlamaModel": (StudyModel, ()), "LlamaForCausalLM": (StudyForCausalLM, CAUSAL_LM_HEAD)},
+    ),
+    "mistral": Family(
+        name="mistral",
+        config=mistral_config,
+        rules=LLAMA_RULES,
+        heads={"MistralModel": (StudyModel, ()), "MistralForCausalLM": (StudyForCausalLM, CAUSAL_LM_HEAD)},
+    ),
+    "qwen2": Family(
+        name="qwen2",
+        config=qwen2_config,
+        rules=LLAMA_RULES,
+        heads={"Qwen2Model": (StudyModel, ()), "Qwen2ForCausalLM": (StudyForCausalLM, CAUSAL_LM_HEAD)},
+    ),
+    "gemma": Family(
+        name="gemma",
+        config=gemma_config,
+        rules=LLAMA_RULES,
+        heads={"GemmaModel": (StudyModel, ()), "GemmaForCausalLM": (StudyForCausalLM, CAUSAL_LM_HEAD)},
     ),
     "gpt2": Family(
         name="gpt2",
@@ -244,13 +320,14 @@ FAMILIES: dict[str, Family] = {
             Rule(r"wte\.weight", "embed_tokens.weight"),
             Rule(r"wpe\.weight", "position_encoding.embeddings.weight"),
             Rule(r"h\.(\d+)\.ln_1\.(weight|bias)", r"layers.\1.input_layernorm.\2"),
-            Rule(r"h\.(\d+)\.attn\.c_attn\.(weight|bias)", _qkv_targets(r"layers.\1.self_attn.", r"\2"), _split_conv1d_qkv),
-            Rule(r"h\.(\d+)\.attn\.c_proj\.weight", r"layers.\1.self_attn.o_proj.weight", _transpose),
+            Rule(r"h\.(\d+)\.attn\.c_attn\.(weight|bias)", _qkv_targets(r"layers.\1.self_attn.", r"\2"), _split_conv1d_qkv,
+                 _merge_conv1d_qkv),
+            Rule(r"h\.(\d+)\.attn\.c_proj\.weight", r"layers.\1.self_attn.o_proj.weight", _transpose, _transpose),
             Rule(r"h\.(\d+)\.attn\.c_proj\.bias", r"layers.\1.self_attn.o_proj.bias"),
             Rule(r"h\.(\d+)\.ln_2\.(weight|bias)", r"layers.\1.post_attention_layernorm.\2"),
-            Rule(r"h\.(\d+)\.mlp\.c_fc\.weight", r"layers.\1.mlp.up_proj.weight", _transpose),
+            Rule(r"h\.(\d+)\.mlp\.c_fc\.weight", r"layers.\1.mlp.up_proj.weight", _transpose, _transpose),
             Rule(r"h\.(\d+)\.mlp\.c_fc\.bias", r"layers.\1.mlp.up_proj.bias"),
-            Rule(r"h\.(\d+)\.mlp\.c_proj\.weight", r"layers.\1.mlp.down_proj.weight", _transpose),
+            Rule(r"h\.(\d+)\.mlp\.c_proj\.weight", r"layers.\1.mlp.down_proj.weight", _transpose, _transpose),
             Rule(r"h\.(\d+)\.mlp\.c_proj\.bias", r"layers.\1.mlp.down_proj.bias"),
             Rule(r"ln_f\.(weight|bias)", r"norm.\1"),
         ),
@@ -285,7 +362,8 @@ FAMILIES: dict[str, Family] = {
             Rule(r"word_embeddings_layernorm\.(weight|bias)", r"embedding_norm.\1"),
             Rule(r"h\.(\d+)\.input_layernorm\.(weight|bias)", r"layers.\1.input_layernorm.\2"),
             Rule(r"h\.(\d+)\.self_attention\.query_key_value\.(weight|bias)",
-                 _qkv_targets(r"layers.\1.self_attn.", r"\2"), _split_per_head_qkv),
+                 _qkv_targets(r"layers.\1.self_attn.", r"\2"), _split_per_head_qkv,
+                 _merge_per_head_qkv),
             Rule(r"h\.(\d+)\.self_attention\.dense\.(weight|bias)", r"layers.\1.self_attn.o_proj.\2"),
             Rule(r"h\.(\d+)\.post_attention_layernorm\.(weight|bias)", r"layers.\1.post_attention_layernorm.\2"),
             Rule(r"h\.(\d+)\.mlp\.dense_h_to_4h\.(weight|bias)", r"layers.\1.mlp.up_proj.\2"),
@@ -296,6 +374,14 @@ FAMILIES: dict[str, Family] = {
     ),
 }
 
+
+# to_hf reads these tables backwards: every transform of a decoder-only family needs its inverse
+# (the encoder-decoder converters below are one-way: to_hf does not export them).
+for _family in FAMILIES.values():
+    for _rule in (*_family.rules, *(rule for _, head in _family.heads.values() for rule in head)):
+        if not _rule.invertible:
+            raise ValueError(f"Rule {_rule.pattern!r} of {_family.name}: a transform needs its inverse "
+                             "(to_hf reads the rules backwards).")
 
 # Encoder-decoder families (model_type -> (config converter, model converter)), registered by
 # convert_seq2seq.py when the package is imported; from_hf and config_from_hf dispatch to them.

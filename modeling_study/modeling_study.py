@@ -12,11 +12,13 @@ Xiong et al. 2020 on norm placement (arXiv:2002.04745); Shazeer 2020 on gated ML
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.masking_utils import create_causal_mask
@@ -28,13 +30,14 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutputWithPast,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
 from .learned_bias_attention import BucketedBias, bucketed_bias_attention
 from .learned_bias_attention import can_use as can_use_bucketed_bias
-from .norms import NORM_PLACEMENTS, build_norm
+from .norms import NORM_PLACEMENTS, StudyRMSNormPlusOne, build_norm
 from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary
 
 # transformers 5.24 renamed the KV cache argument and output field ``past_key_values`` -> ``cache``
@@ -48,6 +51,26 @@ def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | No
     if cache is not None and past_key_values is not None:
         raise ValueError("Pass the KV cache once: as `cache` (transformers >= 5.24) or `past_key_values`, not both.")
     return cache if cache is not None else past_key_values
+
+
+def cache_argument(forward: Callable) -> Callable:
+    """Take the cache under either name, as transformers' in-tree models do on each side of 5.24.
+
+    From 5.24 on, ``past_key_values=`` is deprecated: in-tree models decorate ``forward`` with
+    ``deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")`` (a FutureWarning, then the value
+    passed on as ``cache``), and so does this. Before 5.24 it is the current name: no warning. Both
+    names given at once remain an error here, where the decorator would warn and drop one.
+    """
+    if CACHE_FIELD != "cache":
+        return forward
+    renamed = deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
+
+    @functools.wraps(forward)
+    def wrapper(*args, **kwargs):
+        _one_cache(kwargs.get("cache"), kwargs.get("past_key_values"))
+        return renamed(*args, **kwargs)
+
+    return wrapper
 
 
 class StudyMLP(nn.Module):
@@ -134,7 +157,7 @@ class StudyAttention(nn.Module):
         self.q_proj = nn.Linear(config.hidden_size, q_width, bias=config.attention_bias)
         self.k_proj = nn.Linear(config.hidden_size, kv_width, bias=config.attention_bias)
         self.v_proj = nn.Linear(config.hidden_size, kv_width, bias=config.attention_bias)
-        self.o_proj = nn.Linear(q_width, config.hidden_size, bias=config.attention_bias)
+        self.o_proj = nn.Linear(q_width, config.hidden_size, bias=config.attention_output_bias)
 
     def forward(
         self,
@@ -232,6 +255,30 @@ class StudyDecoderLayer(GradientCheckpointingLayer):
         return self._residual(hidden_states, self.mlp, self.placement.mlp)
 
 
+def _tensor_parallel_requested(kwargs: dict) -> bool:
+    """``tp_plan=`` or a ``distributed_config`` that asks for a plan or a tensor-parallel size."""
+    distributed = kwargs.get("distributed_config")
+    get = distributed.get if isinstance(distributed, dict) else lambda name: getattr(distributed, name, None)
+    return kwargs.get("tp_plan") is not None or (
+        distributed is not None and (get("tp_plan") is not None or (get("tp_size") or 1) > 1))
+
+
+def _check_tensor_parallel(config, where, kwargs: dict) -> None:
+    """Tensor parallelism gives each rank some of the heads; a bias built for every head cannot follow."""
+    if not isinstance(config, StudyConfig):  # AutoModel passes the config; a direct call reads it (small)
+        where_from = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only", "subfolder") if k in kwargs}
+        config = StudyConfig.from_pretrained(where, **where_from)
+    encoding = POSITION_ENCODINGS[config.position_encoding]
+    if encoding.attention_bias is not PositionEncoding.attention_bias:
+        servable = [name for name, cls in POSITION_ENCODINGS.items() if cls.attention_bias is PositionEncoding.attention_bias]
+        raise ValueError(
+            f"Tensor parallelism splits the attention heads across ranks, but position_encoding="
+            f"{config.position_encoding!r} adds a bias to every head's scores, built for all heads at once. "
+            f"Load this model without tp_plan (one process, or accelerate / data parallelism); tensor parallelism "
+            f"serves {', '.join(servable)}."
+        )
+
+
 class StudyPreTrainedModel(PreTrainedModel):
     config_class = StudyConfig
     config: StudyConfig
@@ -252,6 +299,9 @@ class StudyPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False:
             raise ValueError("Study models load safetensors weights only; drop use_safetensors=False.")
         kwargs["use_safetensors"] = True
+        if _tensor_parallel_requested(kwargs):
+            _check_tensor_parallel(kwargs.get("config"), args[0] if args else kwargs.get("pretrained_model_name_or_path"),
+                                   kwargs)
         try:
             return super().from_pretrained(*args, **kwargs)
         except Exception as error:  # safetensors is not imported here: remote code needs only torch/transformers
@@ -281,11 +331,13 @@ class StudyPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)  # normal(0, initializer_range) for linears/embeddings, ones/zeros for norms
         if isinstance(module, PositionEncoding):
             module.init_buffers()  # built on the meta device by from_pretrained: recompute, don't trust
+        elif isinstance(module, StudyRMSNormPlusOne):
+            init.zeros_(module.weight)  # its gain is 1 + weight: zeros start it at the identity
         std = self.config.embedding_initializer_range
         if std is not None and module is self.get_input_embeddings():
-            nn.init.normal_(module.weight, mean=0.0, std=std)  # fairseq: d^-0.5, so sqrt(d)-scaled tokens have RMS 1
+            init.normal_(module.weight, mean=0.0, std=std)  # fairseq: d^-0.5, so sqrt(d)-scaled tokens have RMS 1
             if module.padding_idx is not None:
-                module.weight[module.padding_idx].zero_()
+                init.zeros_(module.weight[module.padding_idx])
 
 
 def add_bias_to_mask(mask: torch.Tensor | None, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -328,7 +380,7 @@ class StudyModel(StudyPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embed_tokens = value
 
-    def _check_inputs(self, input_ids, inputs_embeds, attention_mask, kv_length: int) -> None:
+    def _check_inputs(self, input_ids, inputs_embeds, attention_mask, kv_length: int, position_ids=None) -> None:
         """Fail early, with the fix, on inputs that would otherwise crash deep inside torch."""
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference.shape[0] == 0 or reference.shape[1] == 0:
@@ -345,7 +397,10 @@ class StudyModel(StudyPreTrainedModel):
                     f"attention_mask has shape {tuple(attention_mask.shape)} but the inputs need "
                     f"({reference.shape[0]}, {kv_length}) (batch, cached + new tokens)."
                 )
-        if self.position_encoding.bounded and kv_length > self.config.max_position_embeddings:
+        # Without position ids or a padding mask, positions run 0..kv_length-1: a long row is the error.
+        # Given ids (packed sequences) or a mask, the ids themselves are checked in forward, once computed.
+        derived_from_length = position_ids is None and not (attention_mask is not None and attention_mask.dim() == 2)
+        if self.position_encoding.bounded and derived_from_length and kv_length > self.config.max_position_embeddings:
             unbounded = [name for name, cls in POSITION_ENCODINGS.items() if not cls.bounded]
             raise ValueError(
                 f"A sequence of {kv_length} tokens is longer than max_position_embeddings="
@@ -362,6 +417,7 @@ class StudyModel(StudyPreTrainedModel):
             f"If it has more tokens, call model.resize_token_embeddings(len(tokenizer))."
         )
 
+    @cache_argument
     @merge_with_config_defaults
     @capture_outputs
     def forward(
@@ -382,7 +438,7 @@ class StudyModel(StudyPreTrainedModel):
         past_seen = cache.get_seq_length() if cache is not None else 0
         query_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         kv_length = past_seen + query_length
-        self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length)
+        self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length, position_ids)
         if inputs_embeds is None:
             try:
                 inputs_embeds = self.embed_tokens(input_ids)
@@ -470,6 +526,7 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
     """Decoder language model: ``StudyModel`` + a linear head over the vocabulary."""
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _tp_plan = {"lm_head": "colwise_gather_output"}  # as LlamaForCausalLM: each rank a vocabulary slice, then gathered
 
     def __init__(self, config: StudyConfig):
         super().__init__(config)
@@ -483,6 +540,7 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
 
+    @cache_argument
     @can_return_tuple
     def forward(
         self,
@@ -501,8 +559,7 @@ class StudyForCausalLM(StudyPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache,
-            past_key_values=past_key_values,  # either name; StudyModel takes the one given
+            cache=_one_cache(cache, past_key_values),  # before transformers 5.24 generate() passes past_key_values
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,

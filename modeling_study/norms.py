@@ -4,7 +4,7 @@ Two registries, so that `norm_type` and `norm_placement` stay one config string 
 
 - ``NORM_TYPES``: ``"layernorm"`` (Ba et al. 2016, arXiv:1607.06450: centre, scale, learned gain and
   bias) and ``"rmsnorm"`` (Zhang & Sennrich 2019, arXiv:1910.07467: scale by the root mean square
-  only, learned gain; Llama's norm).
+  only, learned gain; Llama's norm); ``"rmsnorm_plus_one"`` is Gemma's RMSNorm, gain ``1 + weight``.
 - ``NORM_PLACEMENTS``: which norms a block has around each sub-layer ``f`` (attention or MLP):
 
   ======== ============================= =============================================
@@ -48,6 +48,24 @@ class StudyRMSNorm(nn.Module):
         return f"{tuple(self.weight.shape)}, eps={self.variance_epsilon}"
 
 
+class StudyRMSNormPlusOne(nn.Module):
+    """Gemma's RMSNorm (arXiv:2403.08295): gain ``1 + w`` with ``w`` initialised at 0, so weight decay
+    pulls the gain towards 1, not 0. Scaled in float32 and cast last, exactly as ``GemmaRMSNorm``."""
+
+    def __init__(self, hidden_size: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        x = hidden_states.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return (x * (1.0 + self.weight.float())).type_as(hidden_states)
+
+    def extra_repr(self) -> str:
+        return f"{tuple(self.weight.shape)}, eps={self.variance_epsilon}"
+
+
 class StudyLayerNorm(nn.LayerNorm):
     """LayerNorm (arXiv:1607.06450) with gain and bias, as in GPT-2, BERT and BLOOM."""
 
@@ -58,6 +76,7 @@ class StudyLayerNorm(nn.LayerNorm):
 NORM_TYPES: dict[str, type[nn.Module]] = {
     "layernorm": StudyLayerNorm,
     "rmsnorm": StudyRMSNorm,
+    "rmsnorm_plus_one": StudyRMSNormPlusOne,  # Gemma
 }
 
 

@@ -8,7 +8,7 @@ from modeling_study import StudyConfig
 BAD = [
     (dict(position_encoding="absolute"), r"position_encoding must be one of \['alibi', 'binary', .*got 'absolute'"),
     (dict(norm_placement="middle"), r"norm_placement must be one of \['post', 'pre', 'sandwich'\], got 'middle'"),
-    (dict(norm_type="batchnorm"), r"norm_type must be one of \['layernorm', 'rmsnorm'\], got 'batchnorm'"),
+    (dict(norm_type="batchnorm"), r"norm_type must be one of \['layernorm', 'rmsnorm', 'rmsnorm_plus_one'\], got 'batchnorm'"),
     (dict(ffn_activation="tanh"), r"ffn_activation must be one of \[.*'swiglu'\], got 'tanh'"),
     (dict(rope_layout="spiral"), r"rope_layout must be one of \['half', 'interleaved'\], got 'spiral'"),
     (dict(hidden_size=30), r"hidden_size \(30\) must be divisible by num_attention_heads \(4\)"),

@@ -189,7 +189,7 @@ def test_from_hf_config_maps_the_architecture(config, fields):
 
 def test_unsupported_family_names_the_supported_ones():
     opt = tf.OPTConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, ffn_dim=64, num_attention_heads=4)
-    message = r"model_type='opt'.*supported families are bert, bloom, gpt2, llama"
+    message = r"model_type='opt'.*supported families are bart, bert, bloom, gemma, gpt2, llama, marian, mistral, qwen2, t5\."
     with pytest.raises(ValueError, match=message):
         StudyConfig.from_hf_config(opt)
     with pytest.raises(ValueError, match=message):
@@ -203,7 +203,7 @@ def test_unsupported_family_names_the_supported_ones():
         (lambda: tf.GPT2LMHeadModel(gpt2(scale_attn_by_inverse_layer_idx=True)), r"scale_attn_by_inverse_layer_idx"),
         (lambda: tf.BloomModel(bloom(apply_residual_connection_post_layernorm=True)),
          r"apply_residual_connection_post_layernorm"),
-        (lambda: tf.LlamaModel(llama(hidden_act="relu")), r"hidden_act='relu'.*\['gelu', 'silu', 'swish'\]"),
+        (lambda: tf.LlamaModel(llama(hidden_act="relu")), r"hidden_act='relu'.*\['gelu', 'gelu_pytorch_tanh', 'silu', 'swish'\]"),
     ],
     ids=["unsupported-head", "gpt2-layer-scaling", "bloom-residual-after-norm", "llama-ungated-relu"],
 )

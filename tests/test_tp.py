@@ -1,0 +1,114 @@
+"""Tensor parallelism on 2 CPU processes: ``from_pretrained(..., tp_plan="auto")`` under torchrun (gloo).
+
+``StudyConfig.base_model_tp_plan`` is Llama's plan by Llama's module names; transformers shards the
+projections across the ranks (each holds half of q/k/v/gate/up by output and of o/down by input) and
+all-reduces. The reference is the same checkpoint run unsharded in this process: the sharded logits
+must equal it to float32 rounding (the all-reduce sums two half-width partial products instead of one
+full-width dot product), and greedy generation must be identical. An encoding that biases each head's
+scores (ALiBi, T5) is refused before loading with a ValueError that names the encodings TP serves.
+
+Run as a script by the test (``python -m torch.distributed.run --nproc_per_node 2 tests/test_tp.py DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+CASES = {  # name -> StudyConfig overrides; rope: Llama-like, learned: GPT-2-like (biases, ungated MLP)
+    "rope": dict(position_encoding="rope"),
+    "learned": dict(position_encoding="learned", ffn_activation="gelu", attention_bias=True, mlp_bias=True),
+}
+IDS = [[5, 17, 42, 8, 91, 3, 66, 23, 11, 70]]
+
+
+def load_tensor_parallel(path):
+    from transformers import AutoModelForCausalLM
+
+    try:
+        from transformers import DistributedConfig  # the current spelling; tp_plan= alone is deprecated
+    except ImportError:
+        return AutoModelForCausalLM.from_pretrained(path, tp_plan="auto")
+    return AutoModelForCausalLM.from_pretrained(path, distributed_config=DistributedConfig(tp_plan="auto"))
+
+
+def worker(directory: Path) -> None:
+    import modeling_study  # noqa: F401  registers the study classes with the Auto classes
+
+    rank, results = int(os.environ["RANK"]), {}
+    ids = torch.tensor(IDS)
+    for name in CASES:
+        model = load_tensor_parallel(directory / name).eval()
+        q_proj = model.model.layers[0].self_attn.q_proj.weight
+        with torch.no_grad():
+            logits = model(ids).logits
+        generated = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=0)
+        results[name] = dict(local_q_rows=q_proj.to_local().shape[0] if hasattr(q_proj, "to_local") else None,
+                             logits=logits.tolist(), generated=generated.tolist())
+    try:
+        load_tensor_parallel(directory / "alibi")
+        results["alibi"] = "loaded"
+    except ValueError as error:
+        results["alibi"] = str(error)
+    (directory / f"rank{rank}.json").write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    worker(Path(sys.argv[1]))
+else:
+    import pytest
+    import torch.distributed as dist
+    from conftest import tiny_config
+
+    from modeling_study import StudyForCausalLM
+
+    @pytest.mark.slow
+    @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch built without gloo")
+    def test_tensor_parallel_on_two_cpu_processes_matches_one_process(tmp_path):
+        expected = {}
+        for name, overrides in {**CASES, "alibi": dict(position_encoding="alibi")}.items():
+            model = StudyForCausalLM(tiny_config(**overrides, num_key_value_heads=2, initializer_range=0.2)).eval()
+            model.save_pretrained(tmp_path / name)
+            ids = torch.tensor(IDS)
+            with torch.no_grad():
+                logits = model(ids).logits
+            expected[name] = (logits, model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=0))
+
+        repo = Path(__file__).resolve().parents[1]
+        env = os.environ | {"PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                   __file__, str(tmp_path)]
+        # its own session, so a hung rank is killed with the launcher instead of outliving the test
+        launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    start_new_session=True)
+        try:
+            _, stderr = launcher.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.communicate()
+            pytest.fail("torchrun with 2 CPU processes did not finish in 180 s")
+        assert launcher.returncode == 0, stderr[-3000:]
+
+        for rank in (0, 1):
+            results = json.loads((tmp_path / f"rank{rank}.json").read_text())
+            for name in CASES:
+                logits, generated = expected[name]
+                assert results[name]["local_q_rows"] == 32 // 2  # each rank holds half the query heads
+                torch.testing.assert_close(torch.tensor(results[name]["logits"]), logits, atol=1e-5, rtol=0)
+                assert results[name]["generated"] == generated.tolist()
+            assert "position_encoding='alibi' adds a bias to every head" in results["alibi"]
+            assert "tensor parallelism serves none, integer, binary, sinusoidal, learned, rope" in results["alibi"]
+
+    @pytest.mark.parametrize("encoding", ["alibi", "t5"])
+    def test_per_head_bias_encodings_are_refused_before_loading(tmp_path, encoding):
+        """Called directly (no Auto class, so no config passed in), in one process: the check reads the config."""
+        StudyForCausalLM(tiny_config(position_encoding=encoding)).save_pretrained(tmp_path)
+        (tmp_path / "model.safetensors").unlink()  # nothing to load: the refusal must come first
+        with pytest.raises(ValueError, match=rf"position_encoding='{encoding}' adds a bias to every head"):
+            StudyForCausalLM.from_pretrained(tmp_path, tp_plan="auto")
