@@ -100,3 +100,10 @@ def test_token_accuracy_ignores_minus_100(token_accuracy):
     with pytest.raises(ValueError, match="at least one"):
         token_accuracy.compute(predictions=[[1]], references=[[-100]])
     assert token_accuracy.compute(predictions=[7, 8], references=[7, 0], ignore_index=0)["accuracy"] == 1.0
+
+
+def test_perplexity_of_a_diverged_model_is_infinite_not_an_overflow(perplexity):
+    # 800 nats per token: exp(800) overflows float64 (max ~ exp(709.78)); the loss itself stays exact
+    out = perplexity.compute(nll_sum=[1600.0], num_tokens=[2])
+    assert out["loss"] == 800.0 and out["perplexity"] == float("inf")
+    assert perplexity.compute(nll_sum=[709.0], num_tokens=[1])["perplexity"] == pytest.approx(math.exp(709.0))

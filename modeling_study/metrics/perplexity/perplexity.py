@@ -18,6 +18,7 @@ Example::
 """
 
 import math
+import sys
 
 import datasets
 import evaluate
@@ -66,4 +67,6 @@ class Perplexity(evaluate.Metric):
             raise ValueError("perplexity needs at least one counted token (sum(num_tokens) == 0)")
         total_nll = math.fsum(nll_sum)
         loss = total_nll / total_tokens
-        return {"perplexity": math.exp(loss), "loss": loss, "num_tokens": total_tokens}
+        # a diverged model can average more than ~709.8 nats, past float64's exp: its perplexity is infinite
+        perplexity = math.exp(loss) if loss < math.log(sys.float_info.max) else math.inf
+        return {"perplexity": perplexity, "loss": loss, "num_tokens": total_tokens}
