@@ -1,8 +1,9 @@
 """Synthetic length generalisation: train on short instances of a task, test on longer ones.
 
-Tasks whose answer is decided by positions (Kazemnejad et al. 2023, "The Impact of Positional
-Encoding on Length Generalization in Transformers", arXiv:2305.19466; Delétang et al. 2023, "Neural
-Networks and the Chomsky Hierarchy", arXiv:2207.02098). A decoder-only ``StudyForCausalLM`` is
+Copy and reverse, whose answers are decided by positions, and sort, decided by content (a contrast),
+after Kazemnejad et al. 2023, "The Impact of Positional Encoding on Length Generalization in
+Transformers", arXiv:2305.19466, and Delétang et al. 2023, "Neural Networks and the Chomsky
+Hierarchy", arXiv:2207.02098. A decoder-only ``StudyForCausalLM`` is
 trained on instances of length ``n`` uniform in ``[1, L]`` and scored by exact match at
 ``n = L, 1.5L, 2L, 3L``, once per positional encoding and seed.
 
