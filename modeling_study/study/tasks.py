@@ -151,7 +151,8 @@ def in_distribution_instances(task: Task, seed: int, count: int, max_length: int
     return MixedLengthInstances(task, _rng(seed, IN_DISTRIBUTION_STREAM), count, max_length, alphabet_size)
 
 
-def instances_at_length(task: Task, seed: int, n: int, count: int, alphabet_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def instances_at_length(task: Task, seed: int, n: int, count: int,
+                        alphabet_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` test instances of input length exactly ``n``: ``(input_ids, labels)``, each ``(count, T)``."""
     batch = task.instances(_rng(seed, TEST_STREAM, n), n, count, alphabet_size)
     return torch.from_numpy(batch), torch.from_numpy(labels_for(batch, n))
@@ -187,7 +188,8 @@ def score_predictions(predictions: torch.Tensor, labels: torch.Tensor) -> tuple[
     token (the answer and EOS) is predicted; one wrong token, or EOS missed, makes it not exact.
     """
     if predictions.shape != labels.shape:
-        raise ValueError(f"predictions {tuple(predictions.shape)} and labels {tuple(labels.shape)} must have one shape.")
+        raise ValueError(f"predictions {tuple(predictions.shape)} and labels {tuple(labels.shape)} "
+                         f"must have one shape.")
     targets, guesses = labels[:, 1:], predictions[:, :-1]  # position t predicts token t + 1
     scored = targets != IGNORE
     if not scored.any(dim=1).all():
@@ -272,7 +274,8 @@ class TaskSettings:
     def __post_init__(self):
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
-            raise ValueError(f"TaskSettings.tasks must be a non-empty subset of {sorted(TASKS)}, got {list(self.tasks)}.")
+            raise ValueError(f"TaskSettings.tasks must be a non-empty subset of {sorted(TASKS)}, "
+                             f"got {list(self.tasks)}.")
         for name in ("train_max_length", "alphabet_size", "steps", "batch_size", "n_test", "eval_batch_size",
                      "logging_steps"):
             value = getattr(self, name)
@@ -335,20 +338,20 @@ LONG_SIZING = """How "long" was sized (seed 42, 2 CPU cores shared with other jo
 Exact match in distribution (held-out, n uniform in [1, L]); wall s per run. All: 2 layers, 4 heads,
 alphabet 10, AdamW, cosine schedule, lr 3e-3 unless stated.
 
-| config                                   | task    | rope        | none        | alibi       | t5          | learned    |
-|------------------------------------------|---------|-------------|-------------|-------------|-------------|------------|
-| A: L=8, d=32, bs 32, 500 steps           | copy    | 0.67 (27 s) | 0.61 (18 s) | 0.32 (30 s) | 0.70 (73 s) |            |
-|                                          | reverse | 0.46 (27 s) | 0.51 (23 s) | 0.51 (31 s) | 0.81 (43 s) |            |
-| B: L=8, d=64, bs 32, 300 steps           | copy    | 0.95 (27 s) | 0.69 (16 s) | 0.94 (21 s) | 0.82 (29 s) |            |
-|                                          | reverse | 0.49 (27 s) | 0.58 (18 s) | 0.89 (16 s) | 0.73 (20 s) |            |
-| L=8, d=64, bs 32, 600 steps              | copy    | 0.99 (35 s) | 0.85 (29 s) | 0.99 (32 s) |             | 1.00 (26 s)|
-|                                          | reverse | 0.96 (38 s) | 0.70 (37 s) | 0.99 (40 s) |             | 0.85 (31 s)|
-| C: L=5, d=64, bs 64, 250 steps           | copy    | 0.99 (13 s) | 0.94 (12 s) | 0.99 (17 s) | 1.00 (17 s) |            |
-|                                          | reverse | 0.98 (18 s) | 0.89 (20 s) | 1.00 (18 s) | 0.94 (18 s) |            |
-| D: L=5, d=64, bs 32, 400 steps           | copy    | 0.99 (17 s) | 0.96 (17 s) | 0.99 (14 s) | 0.99 (25 s) |            |
-|                                          | reverse | 0.94 (19 s) | 0.92 (25 s) | 0.99 (16 s) |             |            |
-| E: C with lr 5e-3                        | copy    |             | 0.93 (14 s) |             | 0.99 (23 s) |            |
-|                                          | reverse |             | 0.90 (22 s) |             | 0.94 (21 s) |            |
+| config                               | task    | rope        | none        | alibi       | t5          | learned    |
+|--------------------------------------|---------|-------------|-------------|-------------|-------------|------------|
+| A: L=8, d=32, bs 32, 500 steps       | copy    | 0.67 (27 s) | 0.61 (18 s) | 0.32 (30 s) | 0.70 (73 s) |            |
+|                                      | reverse | 0.46 (27 s) | 0.51 (23 s) | 0.51 (31 s) | 0.81 (43 s) |            |
+| B: L=8, d=64, bs 32, 300 steps       | copy    | 0.95 (27 s) | 0.69 (16 s) | 0.94 (21 s) | 0.82 (29 s) |            |
+|                                      | reverse | 0.49 (27 s) | 0.58 (18 s) | 0.89 (16 s) | 0.73 (20 s) |            |
+| L=8, d=64, bs 32, 600 steps          | copy    | 0.99 (35 s) | 0.85 (29 s) | 0.99 (32 s) |             | 1.00 (26 s)|
+|                                      | reverse | 0.96 (38 s) | 0.70 (37 s) | 0.99 (40 s) |             | 0.85 (31 s)|
+| C: L=5, d=64, bs 64, 250 steps       | copy    | 0.99 (13 s) | 0.94 (12 s) | 0.99 (17 s) | 1.00 (17 s) |            |
+|                                      | reverse | 0.98 (18 s) | 0.89 (20 s) | 1.00 (18 s) | 0.94 (18 s) |            |
+| D: L=5, d=64, bs 32, 400 steps       | copy    | 0.99 (17 s) | 0.96 (17 s) | 0.99 (14 s) | 0.99 (25 s) |            |
+|                                      | reverse | 0.94 (19 s) | 0.92 (25 s) | 0.99 (16 s) |             |            |
+| E: C with lr 5e-3                    | copy    |             | 0.93 (14 s) |             | 0.99 (23 s) |            |
+|                                      | reverse |             | 0.90 (22 s) |             | 0.94 (21 s) |            |
 
 Sinusoidal at C and E: 0.03 on copy and reverse (loss stuck at 1.7): the sinusoids (RMS 0.71) drown
 token embeddings initialised at std 0.02. Scaling tokens by sqrt(d) = 8 (C, copy) helped sinusoidal
@@ -383,7 +386,8 @@ def build_task_model(settings: TaskSettings, task: Task, encoding: str):
 def _check_train(train: dict) -> tuple[Task, str, int, TaskSettings]:
     missing = {"task", "encoding", "seed", "settings"} - set(train)
     if missing:
-        raise ValueError(f"RunSpec.train of a task run needs keys task, encoding, seed, settings; missing {sorted(missing)}.")
+        raise ValueError(f"RunSpec.train of a task run needs keys task, encoding, seed, settings; "
+                         f"missing {sorted(missing)}.")
     if train["task"] not in TASKS:
         raise ValueError(f"RunSpec.train['task'] must be one of {sorted(TASKS)}, got {train['task']!r}.")
     if train["encoding"] not in ENCODINGS:
