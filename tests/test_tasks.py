@@ -274,12 +274,15 @@ def test_bad_run_spec(tmp_path):
         measure_task(dataclasses.replace(spec, train={k: v for k, v in spec.train.items() if k != "seed"}), tmp_path)
 
 
+@pytest.mark.slow  # 120 steps: 9-15 s of training on 2 shared CPU cores
 def test_a_tiny_model_learns_copy(tmp_path):
-    """The training recipe works: rope learns copy in distribution (the threshold the report applies)."""
-    settings = dataclasses.replace(TASK_SETTINGS["default"], name="learns", train_max_length=4, steps=300,
-                                   n_test=100)
-    spec = plan_tasks("default", [42], ("rope",))[0]
+    """The training recipe works: rope learns copy in distribution (the threshold the report applies).
+
+    The "long" model at L=3 and 120 steps; measured 0.98 exact in distribution, 0.99 at n = L.
+    """
+    settings = dataclasses.replace(TASK_SETTINGS["long"], name="learns", train_max_length=3, steps=120, n_test=100)
+    spec = plan_tasks("long", [42], ("rope",))[0]
     spec = dataclasses.replace(spec, train={**spec.train, "settings": dataclasses.asdict(settings)})
     result = measure_task(spec, tmp_path)
     assert result["in_distribution_exact_match"] >= 0.95
-    assert result["accuracy"]["4"]["exact_match"] >= 0.95
+    assert result["accuracy"]["3"]["exact_match"] >= 0.95
