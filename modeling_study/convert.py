@@ -375,14 +375,6 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-# to_hf reads these tables backwards: every transform of a decoder-only family needs its inverse
-# (the encoder-decoder converters below are one-way: to_hf does not export them).
-for _family in FAMILIES.values():
-    for _rule in (*_family.rules, *(rule for _, head in _family.heads.values() for rule in head)):
-        if not _rule.invertible:
-            raise ValueError(f"Rule {_rule.pattern!r} of {_family.name}: a transform needs its inverse "
-                             "(to_hf reads the rules backwards).")
-
 # Encoder-decoder families (model_type -> (config converter, model converter)), registered by
 # convert_seq2seq.py when the package is imported; from_hf and config_from_hf dispatch to them.
 SEQ2SEQ_CONVERTERS: dict[str, tuple[Callable, Callable]] = {}

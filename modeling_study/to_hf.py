@@ -296,6 +296,10 @@ def _native_state_dict(study_model: StudyPreTrainedModel, native: PreTrainedMode
     config = study_model.config
     family = FAMILIES[exporter.family]
     head_rules = family.heads[type(native).__name__][1]
+    for rule in (*family.rules, *head_rules):  # read backwards, every reshape needs its undo
+        if not rule.invertible:
+            raise ValueError(f"rule {rule.pattern!r} of {family.name} has a transform without an inverse; "
+                             "to_hf cannot read it backwards.")
     native_prefix = f"{native.base_model_prefix}."
     study_prefix = "" if type(study_model) is StudyModel else "model."
     state_dict = {}

@@ -158,3 +158,13 @@ def test_heads_and_models_it_cannot_export_raise():
         to_hf(classifier)
     with pytest.raises(ValueError, match=r"to_hf takes a study model, got LlamaForCausalLM"):
         to_hf(tf.LlamaForCausalLM(NATIVE["llama"][0]))
+
+
+def test_every_rule_to_hf_reads_backwards_has_its_inverse():
+    from modeling_study.convert import FAMILIES, Rule
+
+    for family in FAMILIES.values():
+        for rule in (*family.rules, *(r for _, head in family.heads.values() for r in head)):
+            assert rule.invertible, f"{family.name}: {rule.pattern}"
+    assert not Rule("a", "b", transform=lambda t, c: t).invertible  # a one-way reshape is flagged
+    assert Rule("a", "b").invertible
