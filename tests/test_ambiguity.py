@@ -149,7 +149,8 @@ def test_model_folder_is_loaded_with_auto_classes_and_pictures_are_written(tiny_
 
 
 def test_bad_encoding_name_is_rejected(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         run_script(["--encodings", "none,nope"], capsys)
+    assert exit_info.value.code == 2  # argparse's usage error
     assert "valid: none, integer" in capsys.readouterr().err
 
