@@ -423,3 +423,52 @@ def test_encoder_classifier_pools_the_first_token():
         out = model(ids, attention_mask=mask).logits
         hidden = model.model(ids, attention_mask=mask).last_hidden_state
     torch.testing.assert_close(out, hidden[:, 0] @ model.score.weight.T, rtol=0, atol=1e-6)
+
+
+# -- the norms themselves ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm_type", ["layernorm", "rmsnorm"])
+def test_norm_uses_the_configured_epsilon(norm_type):
+    """eps = 0.25 against inputs of size ~0.1: a norm that dropped it (or used its default) differs by 50%."""
+    from modeling_study.norms import build_norm
+
+    norm = build_norm(tiny_config(norm_type=norm_type, norm_eps=0.25, hidden_size=8, head_dim=8))
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = 0.1 * torch.randn(3, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(norm(x), hand_norm(norm, x), rtol=1e-6, atol=1e-7)
+        assert norm.eps == 0.25 if norm_type == "layernorm" else norm.variance_epsilon == 0.25
+
+
+@pytest.mark.parametrize("name, eps", [("StudyRMSNorm", 1e-6), ("StudyLayerNorm", 1e-5)])
+def test_norm_default_epsilons_are_llamas_and_gpt2s(name, eps):
+    """Constructed without eps: Llama's RMSNorm 1e-6, GPT-2's LayerNorm 1e-5, visible on inputs ~1e-3."""
+    from modeling_study import norms
+
+    norm = getattr(norms, name)(8)
+    x = 1e-3 * torch.randn(2, 8)
+    mean = x.mean(-1, keepdim=True) if name == "StudyLayerNorm" else 0.0
+    expected = (x - mean) / torch.sqrt(((x - mean) ** 2).mean(-1, keepdim=True) + eps)
+    with torch.no_grad():
+        torch.testing.assert_close(norm(x), expected, rtol=1e-4, atol=0)
+    assert repr(norms.StudyRMSNorm(8)) == "StudyRMSNorm((8,), eps=1e-06)"
+
+
+def test_rmsnorm_in_bfloat16_matches_llama_bit_for_bit():
+    """Computed in float32 and cast back, as Llama does: the output is bfloat16 and equal to Llama's."""
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    from modeling_study.norms import StudyRMSNorm
+
+    x = torch.randn(3, 5, 32).to(torch.bfloat16)
+    ref, ours = LlamaRMSNorm(32, eps=1e-6).to(torch.bfloat16), StudyRMSNorm(32, eps=1e-6).to(torch.bfloat16)
+    with torch.no_grad():
+        ref.weight.normal_()
+        ours.weight.copy_(ref.weight)
+        got, expected = ours(x), ref(x)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    in_bfloat16 = ours.weight * (x / torch.sqrt((x**2).mean(-1, keepdim=True) + 1e-6))  # without the float32 step
+    assert not torch.equal(got, in_bfloat16)
