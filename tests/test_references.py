@@ -472,3 +472,12 @@ def test_rmsnorm_in_bfloat16_matches_llama_bit_for_bit():
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     in_bfloat16 = ours.weight * (x / torch.sqrt((x**2).mean(-1, keepdim=True) + 1e-6))  # without the float32 step
     assert not torch.equal(got, in_bfloat16)
+
+
+@pytest.mark.parametrize("name", sorted(POSITION_ENCODINGS))
+def test_checkpoints_hold_only_learned_position_weights(name):
+    """Frequencies and slopes are recomputed, never saved: a saved ``inv_freq`` would be a checkpoint key
+    that older checkpoints lack and that a changed config would silently override."""
+    learned = {"learned": {"embeddings.weight"}, "t5": {"relative_attention_bias.weight"}}
+    encoding = POSITION_ENCODINGS[name](tiny_config(position_encoding=name))
+    assert set(encoding.state_dict()) == learned.get(name, set())
