@@ -481,3 +481,17 @@ def test_checkpoints_hold_only_learned_position_weights(name):
     learned = {"learned": {"embeddings.weight"}, "t5": {"relative_attention_bias.weight"}}
     encoding = POSITION_ENCODINGS[name](tiny_config(position_encoding=name))
     assert set(encoding.state_dict()) == learned.get(name, set())
+
+
+@pytest.mark.parametrize("name", ["integer", "binary", "sinusoidal"])
+def test_added_positions_keep_the_embedding_dtype(name):
+    """In a bfloat16 model the encodings add in bfloat16 (a float32 table would promote the activations)."""
+    encoding = POSITION_ENCODINGS[name](tiny_config(position_encoding=name))
+    positions = [0, 1, 5, 9]
+    x = torch.zeros(1, 4, 32, dtype=torch.bfloat16)
+    got = encoding.add_to_embeddings(x, torch.tensor([positions]))
+    assert got.dtype == torch.bfloat16
+    expected = {"integer": lambda: torch.tensor(positions, dtype=torch.float64)[:, None].expand(4, 32),
+                "binary": lambda: torch.tensor([bits(p, 32) for p in positions], dtype=torch.float64),
+                "sinusoidal": lambda: vaswani(positions, 32)}[name]()
+    torch.testing.assert_close(got[0].double(), expected, rtol=0, atol=4e-3)  # bfloat16 keeps 8 bits: 2^-8 of 1
