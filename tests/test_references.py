@@ -159,9 +159,19 @@ def test_alibi_bias_is_minus_slope_times_distance(causal):
     encoding = POSITION_ENCODINGS["alibi"](tiny_config(position_encoding="alibi", is_causal=causal))
     positions = torch.arange(9)[None]
     got, expected = encoding.attention_bias(positions, positions), hand_alibi(4, 9)
+    factors = encoding.attention_bias_factors(positions, positions)
     if causal:  # keys after the query are masked: only k <= q is defined
         keep = torch.ones(9, 9, dtype=torch.bool).tril()
+        # the factored form m_h * k' (k' = k - S // 2, centred to halve float32 round-off) differs from the
+        # bias by a constant per query row, which softmax ignores
+        per_head, per_key = factors
+        factored = per_head * per_key.transpose(-1, -2)  # (1, H, 1, S)
+        assert per_key.abs().max() <= 9 // 2
+        row_constant = factored - expected
+        torch.testing.assert_close(row_constant[..., keep].view(-1), (row_constant[..., :1].expand(-1, -1, -1, 9)[..., keep]).view(-1))
         got, expected = got[..., keep], expected[..., keep]
+    else:  # -m |k - q| is not rank one: no factored form
+        assert factors is None
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
