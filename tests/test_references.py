@@ -505,3 +505,14 @@ def test_added_positions_keep_the_embedding_dtype(name):
                 "binary": lambda: torch.tensor([bits(p, 32) for p in positions], dtype=torch.float64),
                 "sinusoidal": lambda: vaswani(positions, 32)}[name]()
     torch.testing.assert_close(got[0].double(), expected, rtol=0, atol=4e-3)  # bfloat16 keeps 8 bits: 2^-8 of 1
+
+
+def test_t5_blocks_skip_the_keys_a_causal_block_cannot_see():
+    """Blocks of 128 query rows; under a causal mask a block reads keys up to its last query only (the
+    saving the block-wise path exists for), after any cached keys. Hand-written plan for 300 queries."""
+    from modeling_study.learned_bias_attention import _blocks
+
+    rows = [slice(0, 128), slice(128, 256), slice(256, 300)]
+    assert list(_blocks(300, 300, causal=True)) == list(zip(rows, [128, 256, 300]))
+    assert list(_blocks(300, 300, causal=False)) == list(zip(rows, [300, 300, 300]))
+    assert list(_blocks(300, 310, causal=True)) == list(zip(rows, [138, 266, 310]))  # 10 cached keys first
