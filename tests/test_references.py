@@ -516,3 +516,13 @@ def test_t5_blocks_skip_the_keys_a_causal_block_cannot_see():
     assert list(_blocks(300, 300, causal=True)) == list(zip(rows, [128, 256, 300]))
     assert list(_blocks(300, 300, causal=False)) == list(zip(rows, [300, 300, 300]))
     assert list(_blocks(300, 310, causal=True)) == list(zip(rows, [138, 266, 310]))  # 10 cached keys first
+
+
+def test_t5_bucket_defaults_are_t5s():
+    """Called with its defaults, the bucket function is T5's: bidirectional, 32 buckets, distances to 128."""
+    from transformers.models.t5.modeling_t5 import T5Attention
+
+    from modeling_study.position_encodings import t5_relative_position_bucket
+
+    relative = torch.arange(-300, 301)[None]
+    assert torch.equal(t5_relative_position_bucket(relative), T5Attention._relative_position_bucket(relative))
