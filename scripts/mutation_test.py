@@ -114,6 +114,14 @@ def counts_of(name: str) -> Counter:
     return counts
 
 
+def survivors_of(name: str) -> list[str]:
+    work = WORK / name
+    if not (work / "mutants").is_dir():
+        return []
+    lines = mutmut(work, "results", "--all", "true", capture=True).splitlines()
+    return [m.group(1) for m in map(RESULT_LINE.match, lines) if m and m.group(2).strip() in ("survived", "no tests")]
+
+
 def report(files: list[str]) -> None:
     print(f"\n{'file':24s} {'mutants':>7s} {'killed':>7s} {'survived':>8s} {'no tests':>8s} {'unchecked':>9s} {'kill rate':>9s}")
     for name in files:
@@ -131,6 +139,8 @@ def main(argv=None) -> int:
                         help=f"comma-separated core files to mutate, from: {', '.join(SELECTIONS)}")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel (one per CPU core)")
     parser.add_argument("--report-only", action="store_true", help="print the table of the last runs without testing")
+    parser.add_argument("--survivors", action="store_true",
+                        help="test again only the mutants that survived (or had no tests) in the last run, e.g. after adding tests")
     parser.add_argument("--sample", type=int, default=None,
                         help="test only this many mutants per file, drawn at random (seed 0): an estimate, much faster")
     args = parser.parse_args(argv)
@@ -143,6 +153,10 @@ def main(argv=None) -> int:
             print(f"== {name}: mutmut run on {SELECTIONS[name][0]} with {' '.join(SELECTIONS[name][1])}", flush=True)
             work = prepare(name)
             chosen = sample_of(work, name, args.sample) if args.sample else []
+            if args.survivors:
+                chosen = survivors_of(name)
+                if not chosen:
+                    continue
             mutmut(work, "run", "--max-children", str(args.max_children), *chosen)
     report(files)
     return 0
