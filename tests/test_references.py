@@ -526,3 +526,24 @@ def test_t5_bucket_defaults_are_t5s():
 
     relative = torch.arange(-300, 301)[None]
     assert torch.equal(t5_relative_position_bucket(relative), T5Attention._relative_position_bucket(relative))
+
+
+def test_inputs_embeds_give_the_logits_of_their_tokens():
+    """``inputs_embeds = embed_tokens(ids)`` is the same forward as ``input_ids = ids`` (empty-batch check included)."""
+    model = StudyModel(tiny_config()).eval()
+    ids = torch.randint(1, 99, (2, 7))
+    with torch.no_grad():
+        expected = model(input_ids=ids).last_hidden_state
+        got = model(inputs_embeds=model.embed_tokens.weight[ids]).last_hidden_state
+    assert torch.equal(got, expected)
+    with pytest.raises(ValueError, match=r"Empty batch: inputs have shape \(2, 0, 32\)"):
+        model(inputs_embeds=torch.zeros(2, 0, 32))
+
+
+def test_padding_embedding_is_zero_and_gets_no_gradient():
+    """``pad_token_id``'s row starts at zero and stays there (nn.Embedding's padding_idx, as in Llama)."""
+    model = StudyModel(tiny_config(pad_token_id=3))
+    weight = model.embed_tokens.weight
+    assert torch.equal(weight[3], torch.zeros(32)) and weight[4].abs().sum() > 0
+    model(torch.tensor([[3, 4, 5]])).last_hidden_state.sum().backward()
+    assert torch.equal(weight.grad[3], torch.zeros(32)) and weight.grad[4].abs().sum() > 0
