@@ -239,7 +239,7 @@ def test_from_hf_config_maps_the_architecture(config, fields):
 
 def test_unsupported_family_names_the_supported_ones():
     opt = tf.OPTConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, ffn_dim=64, num_attention_heads=4)
-    message = r"model_type='opt'.*supported families are bert, bloom, gpt2, llama"
+    message = r"model_type='opt' \(OPTConfig\).*supported families are bert, bloom, gpt2, llama"
     with pytest.raises(ValueError, match=message):
         StudyConfig.from_hf_config(opt)
     with pytest.raises(ValueError, match=message):
@@ -254,8 +254,9 @@ def test_unsupported_family_names_the_supported_ones():
         (lambda: tf.BloomModel(bloom(apply_residual_connection_post_layernorm=True)),
          r"apply_residual_connection_post_layernorm"),
         (lambda: tf.LlamaModel(llama(hidden_act="relu")), r"hidden_act='relu'.*\['gelu', 'silu', 'swish'\]"),
+        (lambda: tf.BertModel(bert(hidden_act="tanh")), r"Cannot convert bert with hidden_act='tanh'"),
     ],
-    ids=["unsupported-head", "gpt2-layer-scaling", "bloom-residual-after-norm", "llama-ungated-relu"],
+    ids=["unsupported-head", "gpt2-layer-scaling", "bloom-residual-after-norm", "llama-ungated-relu", "bert-tanh"],
 )
 def test_variants_a_study_model_cannot_express_raise(make, message):
     with pytest.raises(ValueError, match=message):
