@@ -28,6 +28,12 @@ PLANTS = [
  ("hold out the first blocks", "modeling_study/training/data.py", 'splits["validation"] = splits["train"].select(range(cut, len(splits["train"])))', 'splits["validation"] = splits["train"].select(range(held_out))', [RT + "::test_the_last_five_percent_of_blocks_are_held_out"]),
  ("resume into a half-written checkpoint", RUN, 'if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()', 'if path.name.split("-")[-1].isdigit()', [RT + "::test_resume_skips_a_half_written_checkpoint"]),
  ("--force ignored", "modeling_study/study/runner.py", "if cached.exists() and not force:", "if cached.exists():", [RT + "::test_force_retrains_a_cached_run"]),
+ # survivors of the mutation run, each killed by a test added for it (docs/mutation/README.md)
+ ("ALiBi keys centred the wrong way", PE, "centred = (key_positions - key_positions.shape[-1] // 2)", "centred = (key_positions + key_positions.shape[-1] // 2)", [R + "::test_alibi_bias_is_minus_slope_times_distance"]),
+ ("no padding_idx", MS, "nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)", "nn.Embedding(config.vocab_size, config.hidden_size, None)", [R + "::test_padding_embedding_is_zero_and_gets_no_gradient"]),
+ ("inputs_embeds ignored by the input check", MS, "reference = input_ids if input_ids is not None else inputs_embeds", "reference = input_ids", [R + "::test_inputs_embeds_give_the_logits_of_their_tokens"]),
+ ("corrupted-weights message loses a keyword path", MS, 'kwargs.get("pretrained_model_name_or_path")', 'kwargs.get("PRETRAINED_MODEL_NAME_OR_PATH")', ["tests/test_files.py::test_corrupted_weights"]),
+ ("causal T5 blocks read every key", "modeling_study/learned_bias_attention.py", "rows.stop + key_length - length if causal", "rows.stop + key_length + length if causal", [R + "::test_t5_blocks_skip_the_keys_a_causal_block_cannot_see"]),
  ("met rule off by noise", "scripts/benchmark.py", '"met": ratio >= 0.98,', '"met": ratio >= 0.97,', [RT + "::test_benchmark_targets_met_and_missed"]),
 ]
 only = sys.argv[1:]
