@@ -226,3 +226,36 @@ def test_benchmark_targets_met_and_missed():
         "t5 peak memory at 4096 <= 1.25x RoPE": (1.26, False),
     }
     assert targets({}) == []  # no section measured, nothing judged
+
+
+# -- build_config / build_model -----------------------------------------------------------------------
+
+
+def test_mlm_needs_a_mask_token(text_files, tmp_path):  # noqa: F811
+    from modeling_study.training import build_config
+
+    model_args, data_args, _ = tiny_arguments(tmp_path, text_files, objective="mlm")
+    tokenizer = load_tokenizer(model_args.tokenizer_name)
+    tokenizer.mask_token = None
+    with pytest.raises(ValueError, match=r"--objective mlm needs a tokenizer with a mask token"):
+        build_config(model_args, data_args, tokenizer)
+
+
+def test_continuing_from_a_saved_model_applies_the_config_overrides(text_files, tmp_path):  # noqa: F811
+    """``--model_name_or_path`` with ``config_overrides``: the loaded model runs with the overridden config."""
+    from modeling_study import StudyForCausalLM
+    from modeling_study.training import build_config, build_model
+
+    tokenizer = load_tokenizer(str(REPO / "tokenizer"))
+    saved = tmp_path / "saved"
+    StudyForCausalLM(tiny_config_for(tokenizer)).save_pretrained(saved)
+    model_args, data_args, _ = tiny_arguments(tmp_path / "out", text_files, model_name_or_path=str(saved))
+    config = build_config(model_args, data_args, tokenizer, {"hidden_dropout": 0.25})
+    model = build_model(config, model_args, "clm")
+    assert model.config.hidden_dropout == 0.25 and model.model.layers[0].dropout.p == 0.25
+
+
+def tiny_config_for(tokenizer):
+    from conftest import tiny_config
+
+    return tiny_config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
