@@ -259,3 +259,17 @@ def tiny_config_for(tokenizer):
     from conftest import tiny_config
 
     return tiny_config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+
+
+def test_model_card_reports_only_finite_eval_results(tmp_path):
+    """A diverged run's NaN loss and a missing perplexity stay out of the card; the finite accuracy is in it."""
+    from conftest import tiny_config
+
+    from modeling_study.training.run import _write_card
+
+    summary = dict(global_step=3, final_train_loss=float("nan"), diverged=True, diverged_step=3, num_parameters=10,
+                   effective_batch_size=8, block_size=32, seed=0)
+    results = dict(summary, eval_loss=float("nan"), eval_perplexity=None, eval_token_accuracy=0.375)
+    _write_card(tmp_path, tiny_config(), results, None)
+    card = (tmp_path / "README.md").read_text()
+    assert "0.375" in card and "eval_loss: nan" not in card.lower() and "value: nan" not in card.lower()
