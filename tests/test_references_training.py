@@ -273,3 +273,19 @@ def test_model_card_reports_only_finite_eval_results(tmp_path):
     _write_card(tmp_path, tiny_config(), results, None)
     card = (tmp_path / "README.md").read_text()
     assert "0.375" in card and "eval_loss: nan" not in card.lower() and "value: nan" not in card.lower()
+
+
+def test_mlm_masks_the_requested_fraction(text_files, tmp_path, monkeypatch):  # noqa: F811
+    """``--mlm_probability`` reaches the collator: with 0.5, about half of the tokens carry a label."""
+    seen = []
+
+    class Recording(run_module.DataCollatorForLanguageModeling):
+        def __call__(self, examples, *args, **kwargs):
+            batch = super().__call__(examples, *args, **kwargs)
+            seen.append((batch["labels"] != -100).float().mean().item())
+            return batch
+
+    monkeypatch.setattr(run_module, "DataCollatorForLanguageModeling", Recording)
+    run_training(*tiny_arguments(tmp_path / "mlm", text_files, objective="mlm", mlm_probability=0.5, max_steps=1,
+                                 save_steps=100, max_eval_samples=8, per_device_eval_batch_size=8))
+    assert seen and all(0.4 < fraction < 0.6 for fraction in seen), seen  # 0.15 (the default) would be far off

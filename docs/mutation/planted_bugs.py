@@ -34,6 +34,8 @@ PLANTS = [
  ("inputs_embeds ignored by the input check", MS, "reference = input_ids if input_ids is not None else inputs_embeds", "reference = input_ids", [R + "::test_inputs_embeds_give_the_logits_of_their_tokens"]),
  ("corrupted-weights message loses a keyword path", MS, 'kwargs.get("pretrained_model_name_or_path")', 'kwargs.get("PRETRAINED_MODEL_NAME_OR_PATH")', ["tests/test_files.py::test_corrupted_weights"]),
  ("causal T5 blocks read every key", "modeling_study/learned_bias_attention.py", "rows.stop + key_length - length if causal", "rows.stop + key_length + length if causal", [R + "::test_t5_blocks_skip_the_keys_a_causal_block_cannot_see"]),
+ ("mlm_probability not passed on", RUN, 'tokenizer, mlm=data_args.objective == "mlm", mlm_probability=data_args.mlm_probability', 'tokenizer, mlm=data_args.objective == "mlm"', [RT + "::test_mlm_masks_the_requested_fraction"]),
+ ("model card keeps NaN results", RUN, "if results.get(k) is not None and math.isfinite(results[k])", "if results.get(k) is not None or math.isfinite(results[k])", [RT + "::test_model_card_reports_only_finite_eval_results"]),
  ("met rule off by noise", "scripts/benchmark.py", '"met": ratio >= 0.98,', '"met": ratio >= 0.97,', [RT + "::test_benchmark_targets_met_and_missed"]),
 ]
 only = sys.argv[1:]
