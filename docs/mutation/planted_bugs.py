@@ -1,6 +1,6 @@
 """Plant each wrong formula named by issue 17, run the tests that must catch it, and revert.
 
-    python docs/mutation/planted_bugs.py            # all plants, about 3 minutes on 2 CPU cores
+    python docs/mutation/planted_bugs.py            # all 22 plants, about 4 minutes on 2 shared CPU cores
     python docs/mutation/planted_bugs.py yarn       # the plants whose name contains "yarn"
 
 Prints CAUGHT or SURVIVED per plant. The source file is restored even if the run is interrupted
