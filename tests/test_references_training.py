@@ -8,7 +8,6 @@ import importlib.util
 import inspect
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
