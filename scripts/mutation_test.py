@@ -3,6 +3,8 @@
     pip install -e ".[mutation]"
     nice -n 10 python scripts/mutation_test.py --files norms          # one small file: minutes on 2 CPU cores
     nice -n 10 python scripts/mutation_test.py                        # all seven core files: hours
+    nice -n 10 python scripts/mutation_test.py --sample 30            # 30 random mutants per file: an estimate
+    nice -n 10 python scripts/mutation_test.py --survivors            # re-test the last run's survivors
     python scripts/mutation_test.py --report-only                     # the table of the last runs, no testing
 
 mutmut (https://github.com/boxed/mutmut) turns every function of a file into a switch between the
