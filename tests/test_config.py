@@ -30,10 +30,13 @@ BAD = [
     (dict(rope_parameters={"rope_type": "ntk", "rope_theta": 1e4}), r"rope_type'\] must be one of \['default', 'dynamic', 'linear', 'llama3', 'yarn'\], got 'ntk'"),
     (dict(rope_parameters={"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}), r"missing \['high_freq_factor', 'low_freq_factor'\]"),
     (dict(rope_parameters={"rope_type": "linear", "rope_theta": 1e4}), r"missing \['factor'\]"),
-    (dict(rope_parameters={"rope_type": "default", "rope_theta": 1e4, "factor": 2.0}), r"unknown keys \['factor'\]"),
+    (dict(rope_parameters={"rope_type": "default", "rope_theta": 1e4, "factor": 2.0}),
+     r"unknown keys \['factor'\]; accepted: \['partial_rotary_factor', 'rope_theta', 'rope_type'\]"),
     (dict(rope_parameters={"rope_type": "linear", "rope_theta": 1e4, "factor": 0.5}), r"factor'\] must be a number >= 1"),
     (dict(rope_parameters={"rope_type": "default", "rope_theta": -1}), r"rope_theta'\] must be a number > 1"),
-    (dict(rope_parameters="default"), r"rope_parameters must be a dict"),
+    (dict(rope_parameters={"rope_type": "default", "rope_theta": 1}), r"rope_theta'\] must be a number > 1, got 1"),
+    (dict(partial_rotary_factor=0.0), r"partial_rotary_factor must be in \(0, 1\], got 0.0"),
+    (dict(rope_parameters="default"), r"rope_parameters must be a dict, got str"),
     (dict(t5_num_buckets=0), r"t5_num_buckets must be a positive integer"),
     (dict(t5_num_buckets=1), r"t5_num_buckets=1 is too small"),
     (dict(t5_num_buckets=2, is_causal=False), r"t5_num_buckets=2 is too small: it needs at least 4"),
@@ -70,6 +73,16 @@ def test_partial_rotary_factor_lives_in_rope_parameters_too(tmp_path):
     config.save_pretrained(tmp_path)
     again = StudyConfig.from_pretrained(tmp_path)
     assert again.partial_rotary_factor == 0.5 and again.rope_parameters == config.rope_parameters
+
+
+def test_partial_rotary_factor_given_only_inside_rope_parameters():
+    config = tiny_config(rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5})
+    assert config.partial_rotary_factor == 0.5 and config.rotary_dim == 4
+
+
+def test_rope_type_defaults_to_default():
+    config = tiny_config(rope_parameters={"rope_theta": 5e5})
+    assert config.rope_parameters["rope_type"] == "default" and config.rope_parameters["rope_theta"] == 5e5
 
 
 def test_yarn_and_llama3_parameters_accepted():

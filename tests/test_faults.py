@@ -98,7 +98,7 @@ def test_partial_save_never_becomes_final(tmp_path):
         (directory / "config.json").write_text("{}")
         raise RuntimeError("interrupted")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="interrupted"):
         save_final_atomic(output_dir, write_one_file_then_fail)
     assert sorted(p.name for p in output_dir.iterdir()) == []
     final = save_final_atomic(output_dir, lambda d: (d / "config.json").write_text('{"ok": 1}'))

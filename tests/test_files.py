@@ -20,13 +20,20 @@ def test_missing_weights(saved):
         StudyForCausalLM.from_pretrained(saved)
 
 
+@pytest.mark.parametrize("by_keyword", [False, True], ids=["positional", "keyword"])
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_corrupted_weights(saved, damage):
+def test_corrupted_weights(saved, damage, by_keyword):
+    import re
+
     weights = saved / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\0" * 64)
-    with pytest.raises(OSError, match=r"safetensors weights of .* are corrupted or truncated.*Save the model again"):
-        StudyForCausalLM.from_pretrained(saved)
+    message = rf"safetensors weights of .*{re.escape(str(saved))}.* are corrupted or truncated.*Save the model again"
+    with pytest.raises(OSError, match=message):  # the message names the folder, however it was passed
+        if by_keyword:
+            StudyForCausalLM.from_pretrained(pretrained_model_name_or_path=saved)
+        else:
+            StudyForCausalLM.from_pretrained(saved)
 
 
 def test_config_of_another_model_type(tmp_path):

@@ -4,6 +4,7 @@ Valid configs: forward and backward stay finite and save/load reproduces the log
 Invalid configs: always a ValueError from the config, never an IndexError or a crash inside torch.
 """
 
+import re
 import tempfile
 
 import pytest
@@ -100,5 +101,6 @@ def test_random_invalid_configs_always_raise_value_error(data, fields):
     kwargs = dict(hidden_size=64, num_attention_heads=8, intermediate_size=32, vocab_size=50)
     for field in fields:
         kwargs[field] = data.draw(INVALID_FIELDS[field], label=field)
-    with pytest.raises(ValueError):
+    named = "|".join(re.escape(field) for field in fields)  # the message names a field it received
+    with pytest.raises(ValueError, match=named):
         StudyConfig(**kwargs)
