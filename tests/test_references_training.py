@@ -167,9 +167,9 @@ def test_force_retrains_a_cached_run(tmp_path, monkeypatch):
     from modeling_study.study.runner import run_one
 
     calls = []
-    monkeypatch.setattr(experiments, "measure", lambda spec, work_dir: calls.append(spec.name) or {"status": "finished",
-                                                                                                   "value": len(calls)})
-    spec = plan(PRESETS["smoke"], seed=42)[0]
+    monkeypatch.setattr(experiments, "measure", lambda spec, work_dir, keep_weights=False: calls.append(spec.name)
+                        or {"status": "finished", "value": len(calls)})
+    spec = plan(PRESETS["smoke"], seeds=(42,))[0]
     first = run_one(spec, tmp_path)
     assert calls == [spec.name] and first["cached"] is False and first["value"] == 1
     again = run_one(spec, tmp_path)
@@ -188,9 +188,9 @@ def test_run_study_script_passes_force(argv, force, tmp_path, monkeypatch):
         sys.path.pop(0)
     seen = {}
 
-    def fake(preset, output_dir, seed, force):
+    def fake(preset, output_dir, seeds, force, keep_weights, report_only):
         seen["force"] = force
-        return {"runs": [], "meta": {"wall_time_s": 0}}
+        return {"runs": [], "meta": {"wall_time_s": 0, "tally": {}}}
 
     monkeypatch.setattr(script, "run_study", fake)
     assert script.main([*argv, "--preset", "smoke", "--output_dir", str(tmp_path)]) == 0
@@ -217,8 +217,8 @@ def test_benchmark_targets_met_and_missed():
     }
     verdicts = {check["target"]: (check["value"], check["met"]) for check in targets(report)}
     assert verdicts == {
-        "study / Llama speed, train_step >= 1.0": (0.98, True),  # within 2% noise counts as met
-        "study / Llama speed, decode >= 1.0": (0.979, False),
+        "study / Llama speed, train_step >= 0.98": (0.98, True),  # parity within 2% noise counts as met
+        "study / Llama speed, decode >= 0.98": (0.979, False),
         "alibi training step at 2048 <= 1.15x RoPE": (1.15, True),
         "t5 training step at 2048 <= 1.15x RoPE": (1.16, False),
         "alibi peak memory at 4096 <= 1.25x RoPE": (1.25, True),
