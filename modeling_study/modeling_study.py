@@ -243,7 +243,7 @@ class StudyPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = False  # ALiBi and T5 need an additive bias, which flash kernels do not take
     _supports_flex_attn = False
     _supports_attention_backend = True
-    _can_compile_fullgraph = False
+    _can_compile_fullgraph = True  # every encoding, tested (tests/test_deploy.py): static cache, fullgraph, no host syncs
     _can_record_outputs = {"hidden_states": StudyDecoderLayer, "attentions": StudyAttention}
 
     @classmethod
