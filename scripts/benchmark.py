@@ -478,11 +478,14 @@ def print_report(report: dict) -> None:
 SECTIONS = ("llama", "encodings", "scaling", "utilisation", "compiled")
 
 
-def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTIONS) -> dict:
+def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTIONS,
+        compiled_encodings: tuple[str, ...] | None = None) -> dict:
     import transformers
 
     start = time.perf_counter()
     plan = plan_for(size, repeats)
+    if compiled_encodings:
+        plan.compiled_encodings = compiled_encodings
     report = {}
     if "llama" in sections:
         report["versus_llama"] = versus_llama(size, repeats)
@@ -496,7 +499,7 @@ def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTI
         report["compiled"] = compiled(plan)
     report["targets"] = targets(report)
     report["meta"] = {"size": size, "sizes": SIZES[size], "repeats": repeats, "cpu_count": os.cpu_count(),
-                      "sections": list(sections),
+                      "sections": list(sections), "compiled_encodings": list(plan.compiled_encodings),
                       "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
                       "torch": torch.__version__, "transformers": transformers.__version__,
                       "wall_time_s": time.perf_counter() - start}
@@ -510,6 +513,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the full results to this JSON file")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--compiled_encodings", default="",
+                        help="comma-separated encodings for section 5's per-encoding costs (default: all; rope is "
+                             "always added, as the reference); each compile takes a minute or more on 2 CPU cores")
     parser.add_argument("--_measure_memory", help=argparse.SUPPRESS)  # internal: one memory measurement
     parser.add_argument("--_memory_worker", action="store_true", help=argparse.SUPPRESS)  # internal: one per line
     args = parser.parse_args(argv)
@@ -526,10 +532,16 @@ def main(argv=None) -> int:
     unknown = [name for name in sections if name not in SECTIONS]
     if unknown or not sections:
         parser.error(f"--sections takes a comma-separated subset of {','.join(SECTIONS)}; got {args.sections!r}")
+    compiled_encodings = tuple(name.strip() for name in args.compiled_encodings.split(",") if name.strip())
+    if any(name not in ENCODINGS for name in compiled_encodings):
+        parser.error(f"--compiled_encodings takes a comma-separated subset of {','.join(ENCODINGS)}; "
+                     f"got {args.compiled_encodings!r}")
+    if compiled_encodings and "rope" not in compiled_encodings:
+        compiled_encodings = ("rope", *compiled_encodings)
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    report = run(args.size, args.repeats, sections)
+    report = run(args.size, args.repeats, sections, compiled_encodings)
     print_report(report)
     if args.json:
         with open(args.json, "w") as handle:

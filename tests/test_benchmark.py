@@ -19,7 +19,7 @@ def test_benchmark_smoke_run_writes_every_section(tmp_path):
                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     for heading in ("1. Study (converted) vs transformers' LlamaForCausalLM", "2. Cost of each position encoding",
-                    "3. Scaling with sequence length", "4. CPU utilisation", "Targets:"):
+                    "3. Scaling with sequence length", "4. CPU utilisation", "5. Compiled", "Targets:"):
         assert heading in run.stdout
     report = json.loads(out.read_text())
     for name in ("train_step", "prefill", "decode"):
@@ -33,6 +33,14 @@ def test_benchmark_smoke_run_writes_every_section(tmp_path):
         assert {"sdpa_train_step_s", "eager_train_step_s", "sdpa_peak_mb", "eager_peak_mb", "alibi_sdpa_peak_mb",
                 "t5_sdpa_peak_mb"} <= set(row)
     assert 0 < report["utilisation"]["utilisation"] < 1.5
+    compiled = report["compiled"]  # tiny: dynamo's eager backend, rope and t5 only (see plan_for)
+    assert compiled["backend"] == "eager"
+    for name in ("train_step", "decode"):
+        assert compiled[name]["llama_s"] > 0 and compiled[name]["study_s"] > 0 and compiled[name]["speed_ratio"] > 0
+    assert compiled["decode"]["study_eager_s"] > 0 and compiled["decode"]["compiled_vs_eager_speed"] > 0
+    costs = compiled["encodings"]["64"]
+    assert set(costs) == {"rope", "t5"} and costs["rope"]["compiled_vs_rope"] == 1.0
+    assert all(row["compiled_train_step_s"] > 0 and row["eager_train_step_s"] > 0 for row in costs.values())
     assert all({"target", "value", "met"} <= set(check) for check in report["targets"])
 
 
@@ -43,7 +51,8 @@ def test_bad_arguments_are_refused(capsys):
     benchmark = sys.modules["benchmark_script"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
     for argv, message in ((["--repeats", "0"], "--repeats must be >= 1"), (["--size", "huge"], "invalid choice: 'huge'"),
-                          (["--sections", "llama,speed"], "--sections takes a comma-separated subset of")):
+                          (["--sections", "llama,speed"], "--sections takes a comma-separated subset of"),
+                          (["--compiled_encodings", "rope,foo"], "--compiled_encodings takes a comma-separated subset of")):
         with pytest.raises(SystemExit) as exit_info:
             benchmark.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
