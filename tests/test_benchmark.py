@@ -13,7 +13,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
 
 @pytest.mark.slow
 def test_benchmark_smoke_run_writes_every_section(tmp_path):
-    """Tiny size, one repeat: about 40 s on 2 idle CPU cores (section 5 traces about 25 s of it)."""
+    """Tiny size, one repeat: about 15 s on 2 idle CPU cores before section 5 (compiled), which alone took
+    67 s (26 s of CPU) on the shared machine."""
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--repeats", "1", "--json", str(out)],
                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
