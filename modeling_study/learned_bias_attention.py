@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch.nn.functional import pad as nn_pad
 
 QUERY_BLOCK = 128  # query rows per block
 
@@ -44,7 +43,6 @@ class BucketedBias:
     query_positions: torch.Tensor
     key_positions: torch.Tensor
     _lookup: tuple[int, torch.Tensor] | None = field(default=None, init=False, repr=False)
-    _diagonal: int | None | bool = field(default=False, init=False, repr=False)  # False: not yet computed
 
     def distances(self) -> tuple[int, torch.Tensor]:
         """``(low, buckets)``: the bucket of every distance ``low, low + 1, ...`` that occurs (T + S values),
@@ -69,17 +67,6 @@ class BucketedBias:
             return self.bucket(self.key_positions[:, None, :keys] - self.query_positions[:, rows, None])
         return self.distances()[1][self.distance_index(rows, keys)]
 
-    def diagonal(self) -> int | None:
-        """For positions shared by the batch and counting up by one (no padding: every training step),
-        the index in ``distances()`` of ``key 0 - query 0``: the bias is then Toeplitz, each row the one
-        above shifted by one key, so a block is a strided window of the per-distance vector. Else None."""
-        if self._diagonal is False:
-            q, k = self.query_positions, self.key_positions
-            steps_by_one = q.shape[0] == 1 and k.shape[0] == 1 and bool(
-                (q.diff(dim=-1) == 1).all() & (k.diff(dim=-1) == 1).all())
-            self._diagonal = int(k[0, 0] - q[0, 0]) - self.distances()[0] if steps_by_one else None
-        return self._diagonal
-
     def per_distance(self, table: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``(H, number of distances)``: the bias of each distance that occurs."""
         return table.to(dtype).t()[:, self.distances()[1]]
@@ -99,32 +86,14 @@ def _work_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _block_bias(bias: BucketedBias, per_distance, mask, rows, keys, dtype):
-    """The bias of a block of query rows, ``(B or 1, H, t, keys)``, masked; and its distance indices (None
-    when the bias is Toeplitz: row ``i`` is ``per_distance[:, diagonal - i : diagonal - i + keys]``)."""
-    diagonal = bias.diagonal()
-    if diagonal is not None:  # windows of the per-distance vector, last row first, then flipped: one copy
-        windows = per_distance.unfold(1, keys, 1)[:, diagonal - rows.stop + 1 : diagonal - rows.start + 1]
-        values, index = windows.flip(1)[None], None
-    else:
-        index = bias.distance_index(rows, keys)
-        values = per_distance.index_select(1, index.reshape(-1)).view(per_distance.shape[0], *index.shape).transpose(0, 1)
+    """The bias of a block of query rows, ``(B or 1, H, t, keys)``, masked; and its distance indices."""
+    index = bias.distance_index(rows, keys)
+    values = per_distance.index_select(1, index.reshape(-1)).view(per_distance.shape[0], *index.shape).transpose(0, 1)
     if mask is not None and mask.dtype == torch.bool:  # sdpa's boolean mask (B, 1, T, S): True = attend
         values = values.masked_fill(~mask[:, :, rows, :keys], torch.finfo(dtype).min)
     elif mask is not None:  # an additive mask
         values = values + mask[:, :, rows, :keys].to(dtype)
     return values.contiguous(), index
-
-
-def _diagonal_sums(grad: torch.Tensor) -> torch.Tensor:
-    """``(H, t, k)`` -> ``(H, t + k - 1)``: sums along ``key - row``, from ``-(t - 1)`` to ``k - 1``, listed from the
-    last row's key 0 upwards, i.e. entry ``m`` sums the cells with ``key - row = m - (t - 1)``.
-
-    The skew trick (Dai et al. 2019, Transformer-XL, arXiv:1901.02860, appendix B, in reverse): left-pad
-    each row with ``t`` zeros and read the flat buffer with rows one longer; cell ``(i, j)`` lands in column
-    ``j - i + t``, so a column sum is a diagonal sum. One copy instead of a scatter-add per cell."""
-    heads, t, k = grad.shape
-    skewed = nn_pad(nn_pad(grad, (t, 0)).reshape(heads, -1), (0, t)).view(heads, t, k + t + 1)
-    return skewed.sum(1)[:, 1 : k + t]
 
 
 class _BucketedBiasAttention(torch.autograd.Function):
@@ -165,10 +134,7 @@ class _BucketedBiasAttention(torch.autograd.Function):
             grad_scores = probs.mul_(grad_scores.sub_(delta[:, :, rows]))  # dS, reusing the buffer of P
             grad_query[:, :, rows] = torch.matmul(grad_scores, k[:, :, :keys]).mul_(scale).to(query.dtype)
             grad_key[:, :, :keys] += torch.matmul(grad_scores.transpose(-1, -2), q[:, :, rows]).mul_(scale)
-            if ctx.needs_input_grad[3] and index is None:  # Toeplitz: sum dS along its diagonals
-                start = bias.diagonal() - rows.stop + 1  # the distance index of the block's (last row, key 0)
-                grad_per_distance[:, start : start + rows.stop - rows.start + keys - 1] += _diagonal_sums(grad_scores.sum(0))
-            elif ctx.needs_input_grad[3]:
+            if ctx.needs_input_grad[3]:
                 if index.shape[0] == 1:  # positions shared by the batch: sum it first
                     grad_scores = grad_scores.sum(0, keepdim=True)
                 per_head = grad_scores.transpose(0, 1).reshape(grad_scores.shape[1], -1)  # (H, B*t*keys)
