@@ -13,8 +13,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
 
 @pytest.mark.slow
 def test_benchmark_smoke_run_writes_every_section(tmp_path):
-    """Tiny size, one repeat: about 15 s on 2 idle CPU cores before section 5 (compiled), which alone took
-    67 s (26 s of CPU) on the shared machine."""
+    """Tiny size, one repeat: 47 s on 2 shared CPU cores (load average 2.3), section 5 (compiled, dynamo's
+    eager backend) included; about 15 s without it."""
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--repeats", "1", "--json", str(out)],
                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
