@@ -61,7 +61,10 @@ class BucketedBias:
         return self.key_positions[:, None, :keys] - self.query_positions[:, rows, None] - low
 
     def buckets(self, rows: slice, keys: int) -> torch.Tensor:
-        """Bucket ids ``(B or 1, t, keys)``."""
+        """Bucket ids ``(B or 1, t, keys)``. Traced (torch.compile, torch.export), the range of distances
+        is data-dependent, so each (query, key) pair gets its bucket directly: t x keys values."""
+        if torch.compiler.is_compiling():
+            return self.bucket(self.key_positions[:, None, :keys] - self.query_positions[:, rows, None])
         return self.distances()[1][self.distance_index(rows, keys)]
 
     def per_distance(self, table: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -158,9 +161,10 @@ def bucketed_bias_attention(query, key, value, bias: BucketedBias, mask, scale: 
 
 
 def can_use(inputs_embeds: torch.Tensor, attn_implementation: str, attention_dropout: float, training: bool) -> bool:
-    """sdpa on the CPU (where the flash kernel is called directly), for a training step or a prefill."""
+    """sdpa on the CPU (where the flash kernel is called directly), for a training step or a prefill, in eager mode."""
     return (
         attn_implementation == "sdpa"
+        and not torch.compiler.is_compiling()  # traced, the whole bias is built and the compiler fuses its gather
         and inputs_embeds.device.type == "cpu"
         and inputs_embeds.dtype in (torch.float32, torch.float64)
         and (attention_dropout == 0.0 or not training)

@@ -290,7 +290,7 @@ class StudyPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = False  # ALiBi and T5 need an additive bias, which flash kernels do not take
     _supports_flex_attn = False
     _supports_attention_backend = True
-    _can_compile_fullgraph = False
+    _can_compile_fullgraph = True  # every encoding, tested (tests/test_deploy.py): static cache, fullgraph, no host syncs
     _can_record_outputs = {"hidden_states": StudyDecoderLayer, "attentions": StudyAttention}
 
     @classmethod
@@ -355,6 +355,26 @@ def add_bias_to_mask(mask: torch.Tensor | None, bias: torch.Tensor, dtype: torch
         return bias.masked_fill_(blocked, lowest) if full_shape else bias.masked_fill(blocked, lowest)
     # additive (eager) masks hold 0 or finfo.min; min + a finite bias rounds back to min
     return bias.add_(mask) if full_shape else bias + mask
+
+
+def _key_positions(attention_mask, position_ids, past_seen, query_length: int, key_length: int, device) -> torch.Tensor:
+    """The position of every key the cache returns, ``(B or 1, key_length)``; slots the mask blocks get any value.
+
+    With a 2D padding mask, real tokens are counted (as generate() does), so a left-padded row sees the
+    positions it would see unpadded. Otherwise, without a cache, the given ``position_ids`` are the keys'
+    (packed sequences keep theirs); with one, keys continue the last query's position slot by slot,
+    which is exact for the contiguous (left-padded) rows generate() makes and needs no host sync, so a
+    compiled static-cache step reads its position from the tensors alone.
+    """
+    if attention_mask is not None and attention_mask.dim() == 2:
+        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # (B, past + T)
+        return nn.functional.pad(positions, (0, key_length - positions.shape[-1]))  # static cache: empty slots
+    slots = torch.arange(key_length, device=device).unsqueeze(0)  # (1, S)
+    if position_ids is None:
+        return slots
+    if query_length == key_length:
+        return position_ids
+    return slots + (position_ids[:, -1:] - (past_seen + query_length - 1))  # the last query's offset, (B, 1)
 
 
 class StudyModel(StudyPreTrainedModel):
@@ -436,9 +456,12 @@ class StudyModel(StudyPreTrainedModel):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         cache = _one_cache(cache, past_key_values)
         past_seen = cache.get_seq_length() if cache is not None else 0
+        if isinstance(past_seen, torch.Tensor) and not torch.compiler.is_compiling():
+            past_seen = int(past_seen)  # a static cache counts in a tensor, so compiled decoding never recompiles
         query_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         kv_length = past_seen + query_length
-        self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length, position_ids)
+        if not isinstance(kv_length, torch.Tensor):  # a compiled static-cache step has no host-side length to check
+            self._check_inputs(input_ids, inputs_embeds, attention_mask, kv_length, position_ids)
         if inputs_embeds is None:
             try:
                 inputs_embeds = self.embed_tokens(input_ids)
@@ -447,19 +470,18 @@ class StudyModel(StudyPreTrainedModel):
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
-        # Positions of the new tokens and of every key; with a 2D padding mask, count real tokens only
-        # (as generate() does), so a left-padded row sees the positions it would see unpadded.
-        padding_mask = attention_mask is not None and attention_mask.dim() == 2
-        key_positions = None  # only counted when needed: decoding with RoPE reads the given position_ids only
+        # Positions of the new tokens and of every key the cache returns (a static cache returns all its
+        # slots, the empty ones masked); counted only when needed: decoding with RoPE reads position_ids only.
+        key_positions = None
         if position_ids is None or self.position_encoding.uses_key_positions:
-            if padding_mask:
-                key_positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # (B, S)
-            elif position_ids is not None and past_seen == 0:
-                key_positions = position_ids
-            else:
-                key_positions = torch.arange(kv_length, device=inputs_embeds.device).unsqueeze(0)  # (1, S)
+            key_length = cache.get_mask_sizes(query_length, 0)[0] if cache is not None else query_length
+            key_positions = _key_positions(attention_mask, position_ids, past_seen, query_length, key_length,
+                                           inputs_embeds.device)
         if position_ids is None:
-            position_ids = key_positions[:, past_seen:]
+            if attention_mask is not None and attention_mask.dim() == 2:
+                position_ids = key_positions[:, kv_length - query_length : kv_length]
+            else:
+                position_ids = (torch.arange(query_length, device=inputs_embeds.device) + past_seen).unsqueeze(0)
         if self.position_encoding.bounded and not torch.compiler.is_compiling():
             if position_ids.max() >= self.config.max_position_embeddings:
                 raise ValueError(

@@ -126,8 +126,9 @@ class BinaryPositionEncoding(PositionEncoding):
     def add_to_embeddings(self, inputs_embeds, position_ids):
         dim = inputs_embeds.shape[-1]
         n_bits = min(dim, 62)
-        shifts = torch.arange(n_bits, device=position_ids.device)
-        bits = (position_ids.unsqueeze(-1) >> shifts) & 1  # (B, T, n_bits), least significant bit first
+        powers = 2 ** torch.arange(n_bits, device=position_ids.device)  # 1, 2, 4, ...: exact in int64
+        # floor division, not `>>`: ONNX has no arithmetic shift for int64 (same bits, two's complement)
+        bits = torch.div(position_ids.unsqueeze(-1), powers, rounding_mode="floor").remainder(2)  # (B, T, n_bits), LSB first
         if n_bits < dim:
             bits = nn.functional.pad(bits, (0, dim - n_bits))
         return inputs_embeds + bits.to(inputs_embeds.dtype)

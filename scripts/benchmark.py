@@ -17,6 +17,13 @@ sides together. Sections:
    and the peak memory of ALiBi and T5 against RoPE.
 4. CPU utilisation: achieved model FLOP/s (6N + 12·layers·T·d per token for training, PaLM's count)
    divided by the matmul FLOP/s of this machine, measured in the same run.
+5. Compiled (``--sections compiled``): both sides compiled the same way (``torch.compile(...,
+   fullgraph=True)``, inductor), in the same run: the study model against Llama, training step and
+   static-cache greedy decoding (transformers' recipe: ``model.forward = torch.compile(model.forward)``,
+   ``cache_implementation="static"``); the study's compiled static-cache decoding against its own eager
+   (dynamic-cache) decoding; and each encoding's compiled training step relative to compiled RoPE and
+   to its own eager step. Compile time (the first call) is reported, not timed. ``--size tiny`` uses the
+   ``eager`` backend (dynamo only) and two encodings: a smoke run of the code path, not a figure.
 
 Peak memory: there is no allocator high-water mark on CPU, so each memory figure is measured in a
 forked child process: it builds its inputs, notes its resident set size, runs one training step and
@@ -58,11 +65,14 @@ class Plan:
     encoding_lengths: tuple[int, ...]
     scaling_lengths: tuple[int, ...]
     decode_tokens: int
+    compiled_lengths: tuple[int, ...] = (2048,)
+    compiled_encodings: tuple[str, ...] = ENCODINGS
+    compile_backend: str = "inductor"
 
 
 def plan_for(size: str, repeats: int) -> Plan:
-    if size == "tiny":
-        return Plan(size, repeats, (64,), (32, 64), 4)  # a smoke run: every section, seconds
+    if size == "tiny":  # a smoke run: every section, seconds; the compiled one traces but does not generate code
+        return Plan(size, repeats, (64,), (32, 64), 4, (64,), ("rope", "t5"), "eager")
     return Plan(size, repeats, (512, 2048), (256, 512, 1024, 2048, 4096), 32)
 
 
@@ -134,6 +144,31 @@ def decode_fn(model, batch: int, prompt: int, new_tokens: int):
                            do_sample=False, pad_token_id=0)
 
     return step
+
+
+def compiled_decode_fn(model, batch: int, prompt: int, new_tokens: int, backend: str):
+    """``decode_fn`` as transformers documents compiled decoding: ``model.forward`` compiled once (fullgraph),
+    a static cache, so the prefill and the one-token step are each one graph, reused every token."""
+    model.forward = torch.compile(model.forward, fullgraph=True, backend=backend)
+    ids = torch.randint(0, model.config.vocab_size, (batch, prompt))
+    model.eval()
+
+    def step():
+        with torch.no_grad():
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                           do_sample=False, pad_token_id=0, cache_implementation="static")
+
+    return step
+
+
+def compile_seconds(functions: dict) -> dict:
+    """Run each function once (its compilation, or a warm-up when eager); seconds each."""
+    seconds = {}
+    for name, fn in functions.items():
+        start = time.perf_counter()
+        fn()
+        seconds[name] = time.perf_counter() - start
+    return seconds
 
 
 def interleaved(functions: dict, repeats: int, warmup: int = 1) -> dict:
@@ -306,6 +341,60 @@ def utilisation(size: str, repeats: int) -> dict:
     return {"model_flops_per_s": achieved, "matmul_flops_per_s": peak, "utilisation": achieved / peak}
 
 
+def compiled(plan: Plan) -> dict:
+    """Section 5: compiled against compiled (see the module docstring)."""
+    from modeling_study import from_hf
+
+    torch._dynamo.config.recompile_limit = 64  # many models share StudyForCausalLM.forward's code object
+    backend = plan.compile_backend
+    s = SIZES[plan.size]
+    llama, study = llama_pair(plan.size)
+    result = {"backend": backend}
+
+    steps = {name: train_step_fn(torch.compile(m, fullgraph=True, backend=backend), s["batch"], s["seq"])
+             for name, m in (("llama", llama), ("study", study))}
+    first = compile_seconds(steps)
+    times = interleaved(steps, plan.repeats, warmup=0)
+    result["train_step"] = {
+        "llama_s": statistics.median(times["llama"]), "study_s": statistics.median(times["study"]),
+        "speed_ratio": ratio_of_medians_pairwise(times["llama"], times["study"]), "compile_s": first,
+    }
+
+    eager_study = from_hf(llama, attn_implementation="sdpa")  # the same weights, not compiled
+    decodes = {"llama": compiled_decode_fn(llama, 1, 8, s["new_tokens"], backend),
+               "study": compiled_decode_fn(study, 1, 8, s["new_tokens"], backend),
+               "study_eager": decode_fn(eager_study, 1, 8, s["new_tokens"])}
+    first = compile_seconds(decodes)
+    times = interleaved(decodes, plan.repeats, warmup=0)
+    result["decode"] = {
+        "llama_s": statistics.median(times["llama"]), "study_s": statistics.median(times["study"]),
+        "study_eager_s": statistics.median(times["study_eager"]),
+        "speed_ratio": ratio_of_medians_pairwise(times["llama"], times["study"]),
+        "compiled_vs_eager_speed": ratio_of_medians_pairwise(times["study_eager"], times["study"]),
+        "tokens_per_s": s["new_tokens"] / statistics.median(times["study"]), "compile_s": first,
+    }
+
+    result["encodings"] = {}
+    for length in plan.compiled_lengths:
+        models = {e: study_model(plan.size, e) for e in plan.compiled_encodings}
+        steps = {e: train_step_fn(torch.compile(m, fullgraph=True, backend=backend), 1, length) for e, m in models.items()}
+        steps |= {f"{e}_eager": train_step_fn(study_model(plan.size, e), 1, length) for e in plan.compiled_encodings}
+        first = compile_seconds(steps)
+        times = interleaved(steps, plan.repeats, warmup=0)
+        result["encodings"][str(length)] = {
+            e: {
+                "compiled_train_step_s": statistics.median(times[e]),
+                "eager_train_step_s": statistics.median(times[f"{e}_eager"]),
+                "compiled_vs_rope": ratio_of_medians_pairwise(times[e], times["rope"]),
+                "eager_vs_rope": ratio_of_medians_pairwise(times[f"{e}_eager"], times["rope_eager"]),
+                "compiled_vs_eager_speed": ratio_of_medians_pairwise(times[f"{e}_eager"], times[e]),
+                "compile_s": first[e],
+            }
+            for e in plan.compiled_encodings
+        }
+    return result
+
+
 # Study / Llama speed ratio counted as parity: 1.0 within the 2% run-to-run noise of a shared machine.
 SPEED_PARITY = 0.98
 SMOKE_BANNER = ("SMOKE RUN ({why}): it checks that every section runs; its ratios and memory figures are noise "
@@ -334,6 +423,17 @@ def targets(report: dict, smoke: bool = False) -> list[dict]:
         for encoding in ("alibi", "t5"):
             ratio = longest[encoding]["train_vs_rope"]
             checks.append({"target": f"{encoding} training step at 2048 <= 1.15x RoPE", "value": ratio, "threshold": 1.15,
+                           "met": ratio <= 1.15})
+    if "compiled" in report:
+        ratio = report["compiled"]["decode"]["speed_ratio"]
+        checks.append({"target": f"compiled study / compiled Llama speed, static-cache decode >= {SPEED_PARITY}",
+                       "value": ratio, "threshold": SPEED_PARITY, "met": ratio >= SPEED_PARITY,
+                       "note": f"parity: 1.0 within 2% measurement noise ({SPEED_PARITY})"})
+        longest = report["compiled"]["encodings"].get("2048", {}).get("t5")
+        if longest:
+            ratio = longest["compiled_vs_rope"]
+            checks.append({"target": "t5 compiled training step at 2048 <= 1.15x compiled RoPE", "value": ratio,
+                           "threshold": 1.15,
                            "met": ratio <= 1.15})
     row = report.get("scaling", {}).get("4096")
     if row:
@@ -387,20 +487,39 @@ def print_report(report: dict) -> None:
         u = report["utilisation"]
         print(f"\n4. CPU utilisation: {u['model_flops_per_s'] / 1e9:.1f} GFLOP/s achieved (training step) / "
               f"{u['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s matmul = {u['utilisation']:.0%}")
+    if "compiled" in report:
+        c = report["compiled"]
+        print(f"\n5. Compiled (torch.compile fullgraph, backend {c['backend']}), both sides the same way")
+        print(f"   {'':28} {'Llama s':>9} {'Study s':>9} {'speed ratio':>12}")
+        for name in ("train_step", "decode"):
+            row = c[name]
+            print(f"   {name + (' (static cache)' if name == 'decode' else ''):28} {row['llama_s']:9.3f} {row['study_s']:9.3f} "
+                  f"{row['speed_ratio']:12.3f}")
+        print(f"   study decode, compiled static cache vs eager dynamic cache: {c['decode']['compiled_vs_eager_speed']:.2f}x "
+              f"the speed ({c['decode']['study_eager_s']:.3f} s -> {c['decode']['study_s']:.3f} s)")
+        for L, costs in c["encodings"].items():
+            print(f"   training step at {L} tokens: {'encoding':10} {'compiled s':>10} {'vs rope':>8} {'eager s':>8} "
+                  f"{'vs rope':>8} {'compile s':>9}")
+            for e, row in costs.items():
+                print(f"   {'':28}{e:10} {row['compiled_train_step_s']:10.3f} {row['compiled_vs_rope']:8.2f} "
+                      f"{row['eager_train_step_s']:8.3f} {row['eager_vs_rope']:8.2f} {row['compile_s']:9.1f}")
     print("\nTargets:" + (" (smoke run: not judged)" if smoke else ""))
     for check in report["targets"]:
         verdict = {None: "smoke ", True: "met   ", False: "MISSED"}[check["met"]]
         print(f"   {verdict} {check['target']}: {check['value']:.2f}")
 
 
-SECTIONS = ("llama", "encodings", "scaling", "utilisation")
+SECTIONS = ("llama", "encodings", "scaling", "utilisation", "compiled")
 
 
-def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTIONS) -> dict:
+def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTIONS,
+        compiled_encodings: tuple[str, ...] | None = None) -> dict:
     import transformers
 
     start = time.perf_counter()
     plan = plan_for(size, repeats)
+    if compiled_encodings:
+        plan.compiled_encodings = compiled_encodings
     report = {}
     if "llama" in sections:
         report["versus_llama"] = versus_llama(size, repeats)
@@ -410,10 +529,12 @@ def run(size: str = "small", repeats: int = 5, sections: tuple[str, ...] = SECTI
         report["scaling"] = scaling(plan)
     if "utilisation" in sections:
         report["utilisation"] = utilisation(size, repeats)
+    if "compiled" in sections:
+        report["compiled"] = compiled(plan)
     smoke = is_smoke(size, repeats)
     report["targets"] = targets(report, smoke)
     report["meta"] = {"size": size, "sizes": SIZES[size], "repeats": repeats, "cpu_count": os.cpu_count(),
-                      "sections": list(sections), "smoke": smoke,
+                      "sections": list(sections), "smoke": smoke, "compiled_encodings": list(plan.compiled_encodings),
                       "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
                       "torch": torch.__version__, "transformers": transformers.__version__,
                       "wall_time_s": time.perf_counter() - start}
@@ -427,6 +548,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the full results to this JSON file")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--compiled_encodings", default="",
+                        help="comma-separated encodings for section 5's per-encoding costs (default: all; rope is "
+                             "always added, as the reference); each compile takes a minute or more on 2 CPU cores")
     parser.add_argument("--_measure_memory", help=argparse.SUPPRESS)  # internal: one memory measurement
     parser.add_argument("--_memory_worker", action="store_true", help=argparse.SUPPRESS)  # internal: one per line
     args = parser.parse_args(argv)
@@ -443,10 +567,16 @@ def main(argv=None) -> int:
     unknown = [name for name in sections if name not in SECTIONS]
     if unknown or not sections:
         parser.error(f"--sections takes a comma-separated subset of {','.join(SECTIONS)}; got {args.sections!r}")
+    compiled_encodings = tuple(name.strip() for name in args.compiled_encodings.split(",") if name.strip())
+    if any(name not in ENCODINGS for name in compiled_encodings):
+        parser.error(f"--compiled_encodings takes a comma-separated subset of {','.join(ENCODINGS)}; "
+                     f"got {args.compiled_encodings!r}")
+    if compiled_encodings and "rope" not in compiled_encodings:
+        compiled_encodings = ("rope", *compiled_encodings)
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    report = run(args.size, args.repeats, sections)
+    report = run(args.size, args.repeats, sections, compiled_encodings)
     print_report(report)
     if args.json:
         with open(args.json, "w") as handle:

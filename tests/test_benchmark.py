@@ -13,13 +13,14 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
 
 @pytest.mark.slow
 def test_benchmark_smoke_run_writes_every_section(tmp_path):
-    """Tiny size, one repeat: about 15 s on 2 idle CPU cores."""
+    """Tiny size, one repeat: 47 s on 2 shared CPU cores (load average 2.3), section 5 (compiled, dynamo's
+    eager backend) included; about 15 s without it."""
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--repeats", "1", "--json", str(out)],
                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     for heading in ("1. Study (converted) vs transformers' LlamaForCausalLM", "2. Cost of each position encoding",
-                    "3. Scaling with sequence length", "4. CPU utilisation", "Targets:"):
+                    "3. Scaling with sequence length", "4. CPU utilisation", "5. Compiled", "Targets:"):
         assert heading in run.stdout
     report = json.loads(out.read_text())
     for name in ("train_step", "prefill", "decode"):
@@ -33,6 +34,14 @@ def test_benchmark_smoke_run_writes_every_section(tmp_path):
         assert {"sdpa_train_step_s", "eager_train_step_s", "sdpa_peak_mb", "eager_peak_mb", "alibi_sdpa_peak_mb",
                 "t5_sdpa_peak_mb"} <= set(row)
     assert 0 < report["utilisation"]["utilisation"] < 1.5
+    compiled = report["compiled"]  # tiny: dynamo's eager backend, rope and t5 only (see plan_for)
+    assert compiled["backend"] == "eager"
+    for name in ("train_step", "decode"):
+        assert compiled[name]["llama_s"] > 0 and compiled[name]["study_s"] > 0 and compiled[name]["speed_ratio"] > 0
+    assert compiled["decode"]["study_eager_s"] > 0 and compiled["decode"]["compiled_vs_eager_speed"] > 0
+    costs = compiled["encodings"]["64"]
+    assert set(costs) == {"rope", "t5"} and costs["rope"]["compiled_vs_rope"] == 1.0
+    assert all(row["compiled_train_step_s"] > 0 and row["eager_train_step_s"] > 0 for row in costs.values())
     assert all({"target", "value", "threshold", "met"} <= set(check) for check in report["targets"])
     # a smoke run: said so up front, no verdicts, no memory figures to misread
     assert report["meta"]["smoke"] is True and all(check["met"] is None for check in report["targets"])
@@ -86,7 +95,8 @@ def test_targets_print_the_threshold_they_use_and_a_smoke_run_is_not_judged(caps
 def test_bad_arguments_are_refused(capsys):
     benchmark = load_benchmark()
     for argv, message in ((["--repeats", "0"], "--repeats must be >= 1"), (["--size", "huge"], "invalid choice: 'huge'"),
-                          (["--sections", "llama,speed"], "--sections takes a comma-separated subset of")):
+                          (["--sections", "llama,speed"], "--sections takes a comma-separated subset of"),
+                          (["--compiled_encodings", "rope,foo"], "--compiled_encodings takes a comma-separated subset of")):
         with pytest.raises(SystemExit) as exit_info:
             benchmark.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
