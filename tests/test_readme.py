@@ -83,6 +83,13 @@ def check_script(argv: list[str]) -> None:
     parse_script_arguments(REPO / script, args)
 
 
+def check_script_with_env(argv: list[str]) -> None:
+    """``VAR=value ... python scripts/x.py ARGS``: the environment assignments, then the script's flags."""
+    while argv and "=" in argv[0] and not argv[0].startswith("-"):
+        argv = argv[1:]
+    check_script(argv)
+
+
 def check_accelerate_launch(argv: list[str]) -> None:
     from accelerate.commands.launch import launch_command_parser
 
@@ -140,11 +147,22 @@ BASH_SKIPS = [
     Skip(r"^accelerate launch --config_file ", "needs the GPU machine its YAML file describes", check_accelerate_launch),
     Skip(r"^torchrun ", "two processes for 50 steps; tests/test_train.py runs a 2-process gloo run", check_torchrun),
     Skip(r"^accelerate config ", "an interactive questionnaire about the machine", check_accelerate_config),
+    Skip(r"^apt-get install ", "installs Debian packages as root; tests/test_parallel_corpus.py checks the corpus "
+         "script on diatheke-shaped verses"),
+    Skip(r"^python scripts/make_parallel_corpus\.py\s*($|#)", "needs the Debian packages above (diatheke)",
+         check_script),
+    Skip(r"^OMP_NUM_THREADS=1 python scripts/train_translation\.py --output_dir runs/translate ",
+         "the translation run of the README's numbers: about 11 minutes; the cheap variant below runs",
+         check_script_with_env),
 ]
 PYTHON_SKIPS = [
     Skip(r"push_to_hub_with_card\(", "pushes to the Hugging Face Hub (tests/test_hub.py does it against a loopback "
          "stand-in)", check_compiles),
     Skip(r"from_pretrained\(repo_id, revision=commit", "downloads a repository from the Hub", check_compiles),
+    Skip(r"^# slow: compiling", "compiles with inductor (tens of seconds); tests/test_deploy.py compiles every "
+         "encoding", check_compiles),
+    Skip(r"^# slow: the ONNX export", "needs the onnx extra, which CI does not install; tests/test_deploy.py runs "
+         "the ONNX export when it is installed", check_compiles),
 ]
 
 

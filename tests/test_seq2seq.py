@@ -206,7 +206,7 @@ def test_no_labels_and_no_decoder_inputs():
 def test_source_longer_than_the_learned_table():
     model = StudyForConditionalGeneration(seq2seq_config(position_encoding="learned", max_position_embeddings=8))
     source, mask, target = inputs()  # 9 source tokens
-    with pytest.raises(ValueError, match="A sequence of 9 tokens is longer than max_position_embeddings=8"):
+    with pytest.raises(ValueError, match="position_ids reach 8 but the 'learned' encoding has only max_position_embeddings=8"):
         model(input_ids=source, attention_mask=mask, decoder_input_ids=target[:, :4])
 
 
