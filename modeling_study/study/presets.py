@@ -7,8 +7,12 @@
   models are small: where they cannot answer, the report says "inconclusive at this budget".
 * ``long``: meant to answer the questions within about 90 minutes on 2 CPU cores. Its task settings
   are sized by measurement (``tasks.LONG_SIZING``); its language-model and norm-grid sizes below are
-  a first guess, NOT yet measured to beat the trigram or to use their context: issue 12 stays open
-  until a run shows it (or shows what to change: a longer L, a character-level tokenizer, ...).
+  a first guess, not yet shown to beat the trigram over seeds: issue 12 stays open until a run shows
+  it. One probe (rope, seed 42, 2 CPU cores nearly idle, one thread): 226 s for the run, loss 3.751
+  at k = 63 against the trigram's 3.664 on the same targets (ppl 42.6 vs 39.0), a gain of 0.16 nats
+  from k = 4 to k = 63 (it uses context), and 3.995 / 4.294 at k = 127 / 511 (RoPE degrades past L).
+  So these models nearly beat the trigram, but 42 language-model runs of 226 s are 2.6 hours: more
+  steps AND fewer runs (or a cheaper token: a character-level tokenizer) are what to measure next.
 * ``full``: the same questions at a GPU's scale, translation included.
 
 Everything a verdict depends on (seeds, learning rates, warmup lengths, margins) is fixed here,
