@@ -251,9 +251,10 @@ def analyse_norm(runs: list[dict], grad_runs: list[dict], preset, unigram_loss: 
     growth = {p: {s: math.log(r["init_grad_norms"][-1] / r["init_grad_norms"][0]) for s, r in seed_runs.items()
                   if r.get("status") == FINISHED and r["init_grad_norms"][0] > 0}
               for p, seed_runs in grads.items()}
-    profiles = {p: {"mean": [summarise(c).mean for c in zip(*[r["init_grad_norms"] for r in sr.values() if r.get("status") == FINISHED])],
-                    "sd": [summarise(c).sd for c in zip(*[r["init_grad_norms"] for r in sr.values() if r.get("status") == FINISHED])]}
-                for p, sr in grads.items()}
+    profiles = {}
+    for p, seed_runs in grads.items():
+        layers = [summarise(c) for c in zip(*[r["init_grad_norms"] for r in seed_runs.values() if r.get("status") == FINISHED])]
+        profiles[p] = {"mean": [s.mean for s in layers], "sd": [s.sd for s in layers]}
     if "post" in growth:
         g = growth["post"]
         claims.append(_claim("at initialisation, post-norm's FFN gradient norm grows toward the last layer "

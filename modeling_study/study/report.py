@@ -276,8 +276,7 @@ def _norm_md(norm, preset, n) -> list[str]:
 def _tasks_md(tasks, preset, n) -> list[str]:
     from .tasks import TASK_SETTINGS
 
-    settings = TASK_SETTINGS.get(preset.name)
-    L = getattr(settings, "train_max_length", None) or getattr(settings, "L", None)
+    L = TASK_SETTINGS[preset.name].train_max_length
     out = ["## 4. Synthetic length generalisation", "",
            f"Decoder-only models trained on instances of length n <= {L} and scored by exact match (greedy, the whole "
            f"answer and its end token right) at n = {', '.join(tasks['lengths'])}; {n} seeds. A model below "

@@ -54,7 +54,9 @@ def code_fingerprint() -> str:
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted([*package.glob("*.py"), *package.glob("training/*.py"), *package.glob("study/*.py")]):
-        if path.name not in ("report.py", "plots.py", "ambiguity.py", "convert.py", "model_card.py"):  # not in the numbers
+        # not in a run's cached numbers: reporting, analysis and the baselines computed at report time
+        if path.name not in ("report.py", "plots.py", "analysis.py", "stats.py", "ngram.py", "ambiguity.py",
+                             "convert.py", "model_card.py"):
             digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
