@@ -13,7 +13,7 @@ interrupted study continues where it stopped, and adding a seed trains only that
 import argparse
 import sys
 
-from modeling_study.study import PRESETS, default_output_dir, parse_seeds, run_study
+from modeling_study.study import PRESETS, default_jobs, default_output_dir, parse_seeds, run_study
 
 
 def main(argv=None) -> int:
@@ -29,11 +29,16 @@ def main(argv=None) -> int:
                         help="train nothing: rebuild report.md, results.json and plots from the cached runs")
     parser.add_argument("--keep_weights", action="store_true",
                         help="also keep every trained model (safetensors) in <output_dir>/runs/<key>/final")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="runs trained at once, each in its own process (default: one per CPU core on the "
+                             "CPU presets, whose runs use one torch thread each; 1 for full)")
     args = parser.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     except ValueError as error:
         parser.error(str(error))
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be at least 1 (runs trained at once), got {args.jobs}.")
     output_dir = args.output_dir or default_output_dir(args.preset)
     from pathlib import Path
 
@@ -44,8 +49,9 @@ def main(argv=None) -> int:
 
     logging.set_verbosity_error()  # the run progress bar and the report carry the information
     try:
+        jobs = args.jobs if args.jobs is not None else default_jobs(PRESETS[args.preset])
         document = run_study(args.preset, output_dir, seeds=seeds, force=args.force, keep_weights=args.keep_weights,
-                             report_only=args.report_only)
+                             report_only=args.report_only, jobs=jobs)
     except ValueError as error:  # bad input found before any training (e.g. --report_only with runs missing)
         parser.error(str(error))
     except KeyboardInterrupt:

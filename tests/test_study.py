@@ -137,6 +137,24 @@ def test_unknown_preset_and_bad_output_dir(tmp_path):
         run_study("smoke", a_file)
 
 
+def test_runs_in_parallel_workers_give_the_numbers_of_one_process(tmp_path):
+    """--jobs 2 trains two runs at once in spawned workers: same results, same cache, plan order kept."""
+    from modeling_study.study import default_jobs
+
+    preset = replace(PRESETS["smoke"], ablations=(), tasks=False, norm=replace(PRESETS["smoke"].norm, placements=()))
+    one = run_study(preset, tmp_path / "one", seeds=(42,), progress=False)
+    two = run_study(preset, tmp_path / "two", seeds=(42,), progress=False, jobs=2)
+    assert [r["name"] for r in two["runs"]] == [r["name"] for r in one["runs"]] == ["rope/seed42", "alibi/seed42"]
+    for a, b in zip(one["runs"], two["runs"]):
+        assert b["status"] == FINISHED and not b["cached"] and a["key"] == b["key"]
+        a, b = (json.loads((tmp_path / name / "runs" / f"{a['key']}.json").read_text()) for name in ("one", "two"))
+        assert a["context"] == b["context"] and a["position_nll"] == b["position_nll"]
+        assert a["training"]["loss_history"] == b["training"]["loss_history"]
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        run_study(preset, tmp_path / "three", jobs=0)
+    assert default_jobs(PRESETS["full"]) == 1 and default_jobs(PRESETS["default"]) == len(os.sched_getaffinity(0))
+
+
 def test_each_preset_has_its_own_output_folder():
     assert default_output_dir("smoke") != default_output_dir("default")
     assert default_output_dir("smoke") == os.path.join("study_out", "smoke")
@@ -151,7 +169,8 @@ def test_script_turns_bad_arguments_into_one_line(tmp_path, capsys):
     a_file = tmp_path / "report.txt"
     a_file.write_text("x")
     for args, expected in ((["--output_dir", str(a_file)], f"--output_dir {a_file} is a file"),
-                           (["--seeds", "4x"], "--seeds takes non-negative integers")):
+                           (["--seeds", "4x"], "--seeds takes non-negative integers"),
+                           (["--jobs", "0"], "--jobs must be at least 1")):
         with pytest.raises(SystemExit) as exit_info:
             script.main(args)
         err = capsys.readouterr().err

@@ -99,10 +99,30 @@ def test_script_reproduces_repo_tokenizer_byte_for_byte(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    repo_files = sorted(p.name for p in REPO_TOKENIZER.iterdir())
+    repo_files = sorted(p.name for p in REPO_TOKENIZER.iterdir() if p.is_file())  # bytes/ is the next test's
     assert sorted(p.name for p in out.iterdir()) == repo_files
     for name in repo_files:
         assert (out / name).read_bytes() == (REPO_TOKENIZER / name).read_bytes(), name
+
+
+def test_script_reproduces_the_studys_byte_tokenizer(tmp_path):
+    """tokenizer/bytes (the study's): no merges, so one token per byte of text, and the exact command is known."""
+    out = tmp_path / "bytes"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--vocab_size", "261", "--output_dir", str(out), "--no_progress"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    repo = REPO_TOKENIZER / "bytes"
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in repo.iterdir())
+    for path in repo.iterdir():
+        assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+    tokenizer = AutoTokenizer.from_pretrained(str(repo))
+    text = "In the beginning God created the heaven and the earth."
+    ids = tokenizer(text)["input_ids"]
+    assert len(tokenizer) == 261 and len(ids) == len(text.encode())
+    assert tokenizer.decode(ids) == text
 
 
 def test_train_from_files_custom_options(tmp_path, small_corpus):

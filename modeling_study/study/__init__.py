@@ -10,6 +10,6 @@ its own under a hash of its spec (``runner.py``), measures what the papers measu
 """
 
 from .presets import PRESETS, Preset
-from .runner import RunSpec, default_output_dir, parse_seeds, run_study
+from .runner import RunSpec, default_jobs, default_output_dir, parse_seeds, run_study
 
-__all__ = ["PRESETS", "Preset", "RunSpec", "default_output_dir", "parse_seeds", "run_study"]
+__all__ = ["PRESETS", "Preset", "RunSpec", "default_jobs", "default_output_dir", "parse_seeds", "run_study"]

@@ -27,19 +27,27 @@ from modeling_study.data import corpus_path
 from .presets import ABLATIONS, Preset
 from .runner import DIVERGED, FINISHED, RunSpec
 
-TOKENIZER = str(Path(__file__).resolve().parents[2] / "tokenizer")
+REPOSITORY = Path(__file__).resolve().parents[2]
+# The study's tokenizers, by Preset.tokenizer: the repository's byte-level BPE (4,096 tokens) and its
+# byte tokenizer (256 bytes + 5 specials, no merges: one token per byte of the corpus text), both
+# made by scripts/train_tokenizer.py from the corpus train split (--vocab_size 4096 / 261).
+TOKENIZERS = {"bpe": REPOSITORY / "tokenizer", "bytes": REPOSITORY / "tokenizer" / "bytes"}
+CORPUS_EXPERIMENTS = ("lm", "ablation", "norm_grid", "init_grad")  # trained on the embedded corpus
 
 
-def _tokenizer_name() -> str:
-    """The repository's tokenizer (trained on the embedded corpus)."""
-    if not Path(TOKENIZER).is_dir():
-        raise FileNotFoundError(f"The study needs the repository's tokenizer folder {TOKENIZER}; run it from a checkout.")
-    return TOKENIZER
+def _tokenizer_name(name: str = "bpe") -> str:
+    """The folder of one of the repository's tokenizers (``TOKENIZERS``), trained on the embedded corpus."""
+    if name not in TOKENIZERS:
+        raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}, got {name!r}.")
+    if not TOKENIZERS[name].is_dir():
+        raise FileNotFoundError(f"The study needs the repository's tokenizer folder {TOKENIZERS[name]}; "
+                                "run it from a checkout.")
+    return str(TOKENIZERS[name])
 
 
-def _common(seed: int, steps: int, batch_size: int, max_eval_samples: int) -> dict:
+def _common(seed: int, steps: int, batch_size: int, max_eval_samples: int, tokenizer: str) -> dict:
     return dict(
-        tokenizer_name=_tokenizer_name(),
+        tokenizer_name=_tokenizer_name(tokenizer),
         per_device_train_batch_size=batch_size,
         max_steps=steps,
         max_eval_samples=max_eval_samples,
@@ -54,7 +62,7 @@ def lm_train(preset: Preset, seed: int, **changes) -> tuple[dict, dict]:
     """make_arguments keywords and StudyConfig overrides of the LM baseline (rope), with ``changes``."""
     lm = preset.lm
     train = dict(
-        _common(seed, lm.steps, lm.batch_size, lm.max_eval_samples),
+        _common(seed, lm.steps, lm.batch_size, lm.max_eval_samples, preset.tokenizer),
         **lm.model,
         position_encoding="rope",
         max_position_embeddings=lm.train_length,  # the learned table has exactly L rows
@@ -104,7 +112,7 @@ def plan_norm_grid(preset: Preset, seeds) -> list[RunSpec]:
     grid, specs = preset.norm, []
     for placement in grid.placements:
         for seed in seeds:
-            train = dict(_common(seed, 1, grid.batch_size, grid.max_eval_samples), **grid.model, norm_placement=placement,
+            train = dict(_common(seed, 1, grid.batch_size, grid.max_eval_samples, preset.tokenizer), **grid.model, norm_placement=placement,
                          norm_type="layernorm", position_encoding="rope", max_position_embeddings=grid.train_length,
                          block_size=grid.train_length)
             specs.append(RunSpec("init_grad", f"{placement}/seed{seed}", train,
@@ -114,7 +122,7 @@ def plan_norm_grid(preset: Preset, seeds) -> list[RunSpec]:
             for warmup in (grid.warmup_steps, 0):
                 for seed in seeds:
                     train = dict(
-                        _common(seed, grid.steps, grid.batch_size, grid.max_eval_samples),
+                        _common(seed, grid.steps, grid.batch_size, grid.max_eval_samples, preset.tokenizer),
                         **grid.model,
                         norm_placement=placement,
                         norm_type="layernorm",  # as in Xiong et al.
@@ -168,17 +176,18 @@ def _train(spec: RunSpec, work_dir: Path, keep_weights: bool):
 _STREAMS: dict = {}
 
 
-def token_stream(split: str, block_size: int | None = None) -> torch.Tensor:
+def token_stream(split: str, tokenizer: str, block_size: int | None = None) -> torch.Tensor:
     """The embedded corpus split as one token stream (one line per document, each followed by </s>), memoised.
 
+    ``tokenizer``: the tokenizer's folder (a run's ``tokenizer_name``).
     With ``block_size``: the stream the models trained on, read from the datasets cache the training
     pipeline filled (its blocks of ``block_size`` concatenated; the tail shorter than a block is dropped).
     """
-    key = (split, block_size)
+    key = (split, tokenizer, block_size)
     if key not in _STREAMS:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(_tokenizer_name())
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
         if block_size is None:
             from modeling_study.training.evaluation import _token_ids
 
@@ -193,10 +202,18 @@ def token_stream(split: str, block_size: int | None = None) -> torch.Tensor:
     return _STREAMS[key]
 
 
-def lm_targets(train_length: int, factor: int, count: int) -> np.ndarray:
+def prepare_data(specs) -> None:
+    """Tokenise and block the corpus for every block size the specs train on (filling the datasets cache)."""
+    for tokenizer, block_size in sorted({(spec.train["tokenizer_name"], spec.train["block_size"]) for spec in specs
+                                         if spec.experiment in CORPUS_EXPERIMENTS}):
+        for split in ("train", "validation"):
+            token_stream(split, tokenizer, block_size)
+
+
+def lm_targets(tokenizer: str, train_length: int, factor: int, count: int) -> np.ndarray:
     from .lm import target_positions
 
-    return target_positions(token_stream("validation").numel(), factor * train_length, count)
+    return target_positions(token_stream("validation", tokenizer).numel(), factor * train_length, count)
 
 
 def measure_lm(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dict:
@@ -206,11 +223,12 @@ def measure_lm(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dic
     if result["status"] != FINISHED:
         return result
     m = spec.measure
-    stream = token_stream("validation")
+    tokenizer = spec.train["tokenizer_name"]
+    stream = token_stream("validation", tokenizer)
     ks = context_grid(m["train_length"], m["factor"])
     bounded = POSITION_ENCODINGS[model.config.position_encoding].bounded
     limit = model.config.max_position_embeddings if bounded else None
-    result["context"] = {"ks": ks, "nll": context_losses(model, stream, lm_targets(m["train_length"], m["factor"],
+    result["context"] = {"ks": ks, "nll": context_losses(model, stream, lm_targets(tokenizer, m["train_length"], m["factor"],
                                                                                       m["context_targets"]), ks,
                                                         max_position=limit)}
     window = m["factor"] * m["train_length"]
@@ -243,7 +261,7 @@ def measure_init_grad(spec: RunSpec, work_dir: Path, keep_weights: bool = False)
     model = build_model(config, model_args, "clm").train()
     batch, length = training_args.per_device_train_batch_size, data_args.block_size
     count = spec.measure["grad_batches"]
-    ids = token_stream("validation")[: count * batch * length].view(count, batch, length)
+    ids = token_stream("validation", model_args.tokenizer_name)[: count * batch * length].view(count, batch, length)
     per_batch = []
     for block in ids:
         model.zero_grad(set_to_none=True)
@@ -284,7 +302,7 @@ def ngram_baselines(preset: Preset) -> dict:
     Memoised per process (they depend only on the tokenizer, the corpus and the LM settings).
     """
     lm = preset.lm
-    key = ("ngram", lm.train_length, lm.factor, lm.context_targets)
+    key = ("ngram", preset.tokenizer, lm.train_length, lm.factor, lm.context_targets)
     if key not in _MEMO:
         _MEMO[key] = _ngram_baselines(preset)
     return _MEMO[key]
@@ -295,9 +313,10 @@ def _ngram_baselines(preset: Preset) -> dict:
     from .ngram import NGramModel, score_targets
 
     lm = preset.lm
-    train = token_stream("train", lm.train_length).numpy()  # exactly what the language models trained on
-    stream = token_stream("validation").numpy()
-    targets = lm_targets(lm.train_length, lm.factor, lm.context_targets)
+    tokenizer = _tokenizer_name(preset.tokenizer)
+    train = token_stream("train", tokenizer, lm.train_length).numpy()  # exactly what the language models trained on
+    stream = token_stream("validation", tokenizer).numpy()
+    targets = lm_targets(tokenizer, lm.train_length, lm.factor, lm.context_targets)
     vocab = int(max(train.max(), stream.max())) + 1
     out = {}
     for order, name in ((1, "unigram"), (2, "bigram"), (3, "trigram")):

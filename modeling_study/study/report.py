@@ -20,6 +20,11 @@ from .analysis import LEARNED_TASK, analyse_ablations, analyse_lm, analyse_norm,
 from .runner import FAILED, write_json_atomic
 from .stats import INCONCLUSIVE, t975
 
+TOKENIZER_TEXT = {  # Preset.tokenizer -> how the report names it
+    "bytes": "the repository's byte tokenizer (`tokenizer/bytes`: 256 bytes and 5 specials, one token per byte of "
+             "text, so every loss is in nats per byte)",
+    "bpe": "the repository's byte-level BPE tokenizer (`tokenizer`: 4,096 tokens)",
+}
 PLOTS = {"context": "loss_by_context.png", "positions": "loss_by_position.png", "ablations": "ablations.png",
          "norm_grid": "norm_grid.png", "init_grads": "init_grad_norms.png", "tasks": "tasks.png"}
 
@@ -133,7 +138,7 @@ def render_markdown(meta, preset, runs, lm, ablations, norm, tasks, translation_
             f"{meta['versions']['torch']}, transformers {meta['versions']['transformers']}, modeling-study "
             f"{meta['versions']['modeling_study']}; {meta['hardware']['cpu_count']} CPU cores "
             f"({meta['hardware']['processor']}), {'a CUDA GPU' if meta['hardware']['cuda'] else 'no GPU'}. Data: the "
-            f"embedded King James Bible corpus and the repository's byte-level BPE tokenizer.", "",
+            f"embedded King James Bible corpus and {TOKENIZER_TEXT[preset.tokenizer]}.", "",
             "**How to read the verdicts.** Every condition is trained once per seed; two conditions are compared "
             "seed by seed (same seed, same data order), and a difference is stated only when the two-sided 95% "
             f"Student-t interval of the mean paired difference excludes zero (n = {n}: mean ± "

@@ -196,8 +196,60 @@ def cached_results(cache_dir: Path) -> dict:
     return found
 
 
+def default_jobs(preset: Preset) -> int:
+    """Runs at a time: one per usable CPU core when each run uses one torch thread, else 1."""
+    if preset.num_threads is None:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // preset.num_threads)
+
+
+def _worker_init() -> None:
+    import signal
+
+    from transformers.utils import logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it terminates the workers
+    logging.set_verbosity_error()
+
+
+def _indexed_run(job: tuple) -> tuple[int, dict]:
+    i, spec, kwargs = job
+    return i, run_one(spec, **kwargs)
+
+
+def _run_all(specs: list[RunSpec], cache_dir: Path, *, jobs: int, force: bool, keep_weights: bool,
+             num_threads: int | None, bar) -> list[dict]:
+    """Every spec's result, in plan order; ``jobs`` > 1 trains that many runs at once in worker processes.
+
+    Workers are spawned (a fork of a process whose OpenMP pool has started can hang). Each run writes
+    its own cache file atomically, so results do not depend on ``jobs`` (one torch thread gives the
+    same numbers in any process) and Ctrl-C, which terminates the workers, loses only runs in progress.
+    """
+    kwargs = dict(cache_dir=cache_dir, force=force, keep_weights=keep_weights, num_threads=num_threads)
+    results: list = [None] * len(specs)
+    if jobs == 1:
+        for i, spec in enumerate(specs):
+            bar.set_postfix_str(f"{spec.experiment}: {spec.name}")
+            results[i] = run_one(spec, **kwargs)
+            bar.update()
+        return results
+    import multiprocessing
+
+    from .experiments import prepare_data
+
+    prepare_data(specs)  # fill the datasets cache once, before workers read it at the same time
+    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:  # exit: terminate
+        for i, result in pool.imap_unordered(_indexed_run, [(i, spec, kwargs) for i, spec in enumerate(specs)]):
+            results[i] = result
+            bar.set_postfix_str(f"{specs[i].experiment}: {specs[i].name}")
+            bar.update()
+    return results
+
+
 def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | None = None, *, seeds=None,
-              force: bool = False, progress: bool = True, keep_weights: bool = False, report_only: bool = False) -> dict:
+              force: bool = False, progress: bool = True, keep_weights: bool = False, report_only: bool = False,
+              jobs: int = 1) -> dict:
     """Run every planned (condition, seed) run of ``preset`` (skipping cached ones), then write the report.
 
     ``seeds``: overrides the preset's seeds (at least 2 for any verdict; the presets use 3).
@@ -206,6 +258,7 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | 
     ``report_only``: train nothing; rebuild the report from the cached runs of the same specs, even if
     the code has changed since (a new view of the same runs). A planned run not in the cache is a
     ValueError naming how many are missing.
+    ``jobs``: runs trained at once, each in its own process (``default_jobs(preset)``: one per CPU core).
     """
     from .experiments import ambiguity_section, ngram_baselines, plan
     from .report import write_report
@@ -217,6 +270,8 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | 
     seeds = tuple(seeds) if seeds is not None else preset.seeds
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct integers, got {seeds!r}.")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (runs trained at once), got {jobs!r}.")
     output_dir = Path(output_dir if output_dir is not None else default_output_dir(preset.name))
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output_dir {output_dir} is a file; give a folder (it is created if missing).")
@@ -232,12 +287,10 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | 
         results = [dict(found[_spec_id(asdict(spec))], cached=True) for spec in specs]
         return write_report(output_dir, preset, seeds, results, ambiguity_section(preset, seeds[0]),
                             ngram_baselines(preset), wall_time=time.perf_counter() - start)
-    results = []
-    bar = tqdm(specs, desc=f"study ({preset.name})", unit="run", disable=not progress)
-    for spec in bar:
-        bar.set_postfix_str(f"{spec.experiment}: {spec.name}")
-        results.append(run_one(spec, cache_dir, force=force, keep_weights=keep_weights, num_threads=preset.num_threads))
-    bar.close()
+    with tqdm(total=len(specs), desc=f"study ({preset.name}, {jobs} at a time)", unit="run",
+              disable=not progress) as bar:
+        results = _run_all(specs, cache_dir, jobs=jobs, force=force, keep_weights=keep_weights,
+                           num_threads=preset.num_threads, bar=bar)
     baselines = ngram_baselines(preset)
     ambiguity = ambiguity_section(preset, seeds[0])
     return write_report(output_dir, preset, seeds, results, ambiguity, baselines,
