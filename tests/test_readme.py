@@ -201,7 +201,7 @@ def test_the_readme_blocks_run_as_written(tmp_path):
     for name, make in READER_FILES.items():
         (scratch / name).write_text(make(), encoding="utf-8")
     before = {p.name for p in scratch.iterdir()}
-    tokenizer_before = {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir()}
+    tokenizer_before = {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir() if p.is_file()}
     runnable = [step for step in STEPS if skip_for(step) is None]
     write_plan(runnable, tmp_path / "plan.json")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": tempfile.mkdtemp(prefix="readme-hf-home-", dir=tmp_path),
@@ -216,4 +216,4 @@ def test_the_readme_blocks_run_as_written(tmp_path):
     new = {p.name for p in scratch.iterdir()} - before
     assert new <= ALLOWED_NEW_ENTRIES, f"README blocks wrote into the repository root: {sorted(new)}; write under runs/"
     # "the repository's tokenizer/ was made with the first command": rebuilding it gives the same files
-    assert {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir()} == tokenizer_before
+    assert {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir() if p.is_file()} == tokenizer_before

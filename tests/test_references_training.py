@@ -188,7 +188,7 @@ def test_run_study_script_passes_force(argv, force, tmp_path, monkeypatch):
         sys.path.pop(0)
     seen = {}
 
-    def fake(preset, output_dir, seeds, force, keep_weights, report_only):
+    def fake(preset, output_dir, seeds, force, keep_weights, report_only, jobs=1):
         seen["force"] = force
         return {"runs": [], "meta": {"wall_time_s": 0, "tally": {}}}
 

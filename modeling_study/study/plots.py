@@ -103,7 +103,8 @@ def plot_norm_grid(norm: dict, path: Path) -> None:
         ax.set_title("with warmup" if warmup else "without warmup")
         ax.set_xlabel("peak learning rate")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     axes[0].set_ylabel("eval loss (nats per token)")
     fig.suptitle("Norm placement: the pre-registered grid (mean ± sd over seeds)")
     fig.tight_layout()
@@ -122,7 +123,8 @@ def plot_init_grads(norm: dict, path: Path) -> None:
     ax.set_ylabel("gradient norm of the FFN weights")
     ax.set_title("Gradient norm per layer at initialisation (cf. Xiong et al. 2020, Fig. 3)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
