@@ -128,6 +128,27 @@ def test_a_failing_run_is_reported_and_the_study_goes_on(tmp_path, monkeypatch):
     assert not any("alibi/seed42" in p.read_text() for p in (tmp_path / "runs").glob("*.json"))  # not cached
 
 
+def test_an_edit_while_the_study_runs_does_not_change_the_keys_of_its_runs(tmp_path, monkeypatch):
+    """Keys are fixed when the study starts: runs after a mid-study edit are cached where the plan put them."""
+    from modeling_study.study import experiments, runner
+
+    fingerprint = {"now": "the code at the start"}
+    monkeypatch.setattr(runner, "code_fingerprint", lambda: fingerprint["now"])
+
+    def measure_then_edit(spec, work_dir, keep_weights=False):
+        fingerprint["now"] = "a source file edited while the study runs"
+        return {"status": FINISHED}
+
+    monkeypatch.setattr(experiments, "measure", measure_then_edit)
+    preset = replace(PRESETS["smoke"], ablations=(), tasks=False, norm=replace(PRESETS["smoke"].norm, placements=()))
+    specs = [s for s in plan(preset, seeds=(42,)) if s.experiment == "lm"]
+    assert len(specs) >= 2
+    planned = {s.key() for s in specs}
+    results = runner._run_all(specs, tmp_path, jobs=1, force=False, keep_weights=False, num_threads=None,
+                              bar=type("Bar", (), {"set_postfix_str": lambda *a: None, "update": lambda *a: None})())
+    assert {r["key"] for r in results} == planned == {p.stem for p in tmp_path.glob("*.json")}
+
+
 def test_unknown_preset_and_bad_output_dir(tmp_path):
     with pytest.raises(ValueError, match=r"preset must be one of \['default', 'full', 'long', 'smoke'\], got 'huge'"):
         run_study("huge")

@@ -279,6 +279,27 @@ def test_ablation_and_norm_verdicts():
     assert {c["placement"]: c["learned"] for c in norm["table"] if not c["warmup"]} == {"post": 1, "pre": 3}
 
 
+def test_warmup_claims_need_post_norm_to_learn_in_one_of_the_two_cells():
+    """Two unigram-level losses that differ consistently by 0.001 nats are not a finding about warmup."""
+    def cell(p, warm, seed, loss):
+        return {"status": "finished", "labels": {"placement": p, "lr": 2e-3, "warmup": warm, "seed": seed},
+                "training": {"eval_loss": loss}}
+    grid = []
+    for s, j in ((1, 0.0), (2, 0.01), (3, -0.012)):
+        grid += [cell("post", True, s, 6.014 + j), cell("post", False, s, 6.013 + j),   # both stuck at the unigram
+                 cell("pre", True, s, 4.8 + j), cell("pre", False, s, 4.9 + j)]
+    preset = replace(PRESET, norm=replace(PRESET.norm, placements=("post", "pre"), learning_rates=(2e-3,)))
+    claims = {c["claim"]: c for c in analyse_norm(grid, [], preset, unigram_loss=6.02)["claims"]}
+    for text in ("lr 0.002: post-norm trains worse without warmup than with it",
+                 "lr 0.002: warmup helps post-norm more than pre-norm"):
+        assert claims[text]["verdict"] == INCONCLUSIVE
+        assert claims[text]["reason"].startswith("post-norm learned at lr 0.002 neither with nor without warmup")
+    # one seed of post with warmup learns: the comparison is made again (and reads "disagrees" on these numbers)
+    grid[0] = cell("post", True, 1, 5.5)
+    claims = {c["claim"]: c for c in analyse_norm(grid, [], preset, unigram_loss=6.02)["claims"]}
+    assert "neither" not in claims["lr 0.002: post-norm trains worse without warmup than with it"]["reason"]
+
+
 def test_task_claims_need_both_models_to_learn_in_distribution():
     def run(task, encoding, seed, ind, far):
         acc = {str(n): {"status": "finished", "exact_match": v, "token_accuracy": v, "n": 10}
@@ -294,3 +315,29 @@ def test_task_claims_need_both_models_to_learn_in_distribution():
     assert claims["copy: t5 generalises past L better than rope (exact match)"]["verdict"] == INCONCLUSIVE  # rope: no
     assert {r["encoding"]: r["learned"] for r in tasks["rows"]} == {"none": True, "sinusoidal": True, "t5": True,
                                                                       "rope": False}
+    # both learned, neither gets an instance right past L: no ordering from 0 against 0, but token accuracy orders
+    runs = [run("reverse", e, s, 1.0, 0.0) for s in (1, 2, 3) for e in ("alibi", "rope")]
+    for r in runs:
+        for n in ("6", "8", "12"):
+            r["accuracy"][n]["token_accuracy"] = (0.5 if r["labels"]["encoding"] == "alibi" else 0.2) + 0.01 * r["labels"]["seed"]
+    claims = {c["claim"]: c for c in analyse_tasks(runs, PRESETS["default"])["claims"]}
+    floor = claims["reverse: alibi generalises past L better than rope (exact match)"]
+    assert floor["verdict"] == INCONCLUSIVE and floor["reason"].startswith("neither gets a single instance right past L")
+    assert claims["reverse: alibi generalises past L better than rope (per-token accuracy)"]["verdict"] == "agrees"
+
+
+def test_t5_note_names_the_buckets_training_never_reaches():
+    """The buckets come from transformers' own T5 bucketing, not from the function that writes the note."""
+    import torch
+    from transformers.models.t5.modeling_t5 import T5Attention
+
+    from modeling_study.study.report import _t5_note
+
+    distance = torch.arange(1024)
+    bucket = T5Attention._relative_position_bucket(-distance, bidirectional=False, num_buckets=32, max_distance=128)
+    seen = int(bucket[:64].max())
+    first = int((bucket > seen).nonzero()[0])
+    assert (seen, first) == (26, 67)
+    note = _t5_note(64, {})
+    assert f"buckets 0-{seen} of 32" in note and f"from distance {first} on" in note and "buckets 27-31" in note
+    assert "reaches all 32 causal buckets" in _t5_note(512, {})

@@ -5,7 +5,8 @@
 * ``default``: the README's command; its models are small: where they cannot answer, the report says
   "inconclusive at this budget". Its measured wall time is in the README.
 * ``long``: the committed report (docs/study), sized by measurement (``LM_SIZING``, ``tasks.LONG_SIZING``)
-  to finish within about 90 minutes on 2 CPU cores with language models that beat the trigram.
+  to finish within about 90 minutes on 2 CPU cores (its measured time is in the README). Its rope,
+  ALiBi and T5 language models beat the trigram; NoPE and the absolute encodings do not at this budget.
 * ``full``: the same questions at a GPU's scale, translation included.
 
 Everything a verdict depends on (seeds, learning rates, warmup lengths, margins) is fixed here,

@@ -121,8 +121,12 @@ class _threads:
 
 
 def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: bool = False,
-            num_threads: int | None = None) -> dict:
+            num_threads: int | None = None, key: str | None = None) -> dict:
     """Train and measure one (condition, seed) spec, or return its cached result.
+
+    ``key``: ``spec.key()`` computed when the study was planned (default: now). The study passes it,
+    so a source file edited while the study runs changes neither the key a run is cached under nor
+    whether it counts as cached.
 
     The cached JSON keeps every per-seed measurement (loss curves, per-target and per-position
     losses), so a new analysis of the same runs does not retrain. ``keep_weights`` also keeps the
@@ -130,7 +134,7 @@ def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: b
     """
     from .experiments import measure
 
-    key = spec.key()
+    key = key or spec.key()
     cached = cache_dir / f"{key}.json"
     if cached.exists() and not force:
         result = json.loads(cached.read_text())
@@ -214,8 +218,8 @@ def _worker_init() -> None:
 
 
 def _indexed_run(job: tuple) -> tuple[int, dict]:
-    i, spec, kwargs = job
-    return i, run_one(spec, **kwargs)
+    i, spec, key, kwargs = job
+    return i, run_one(spec, key=key, **kwargs)
 
 
 def _run_all(specs: list[RunSpec], cache_dir: Path, *, jobs: int, force: bool, keep_weights: bool,
@@ -227,11 +231,12 @@ def _run_all(specs: list[RunSpec], cache_dir: Path, *, jobs: int, force: bool, k
     same numbers in any process) and Ctrl-C, which terminates the workers, loses only runs in progress.
     """
     kwargs = dict(cache_dir=cache_dir, force=force, keep_weights=keep_weights, num_threads=num_threads)
+    keys = [spec.key() for spec in specs]  # now: the code as it is when the study starts
     results: list = [None] * len(specs)
     if jobs == 1:
         for i, spec in enumerate(specs):
             bar.set_postfix_str(f"{spec.experiment}: {spec.name}")
-            results[i] = run_one(spec, **kwargs)
+            results[i] = run_one(spec, key=keys[i], **kwargs)
             bar.update()
         return results
     import multiprocessing
@@ -240,7 +245,7 @@ def _run_all(specs: list[RunSpec], cache_dir: Path, *, jobs: int, force: bool, k
 
     prepare_data(specs)  # fill the datasets cache once, before workers read it at the same time
     with multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:  # exit: terminate
-        for i, result in pool.imap_unordered(_indexed_run, [(i, spec, kwargs) for i, spec in enumerate(specs)]):
+        for i, result in pool.imap_unordered(_indexed_run, [(i, spec, keys[i], kwargs) for i, spec in enumerate(specs)]):
             results[i] = result
             bar.set_postfix_str(f"{specs[i].experiment}: {specs[i].name}")
             bar.update()
