@@ -1,9 +1,9 @@
 """The study: train variants that differ in one choice, over several seeds, and report what each
 choice changes, next to what the papers found, with verdicts the spread between seeds supports.
 
-    python scripts/run_study.py                    # default preset, 3 seeds (see the README for its measured time)
+    python scripts/run_study.py                    # default preset, 3 seeds: 4 min on 2 idle CPU cores
     python scripts/run_study.py --preset smoke     # checks the machinery (the tests run it)
-    python scripts/run_study.py --preset long      # the committed report (docs/study), about an hour or more
+    python scripts/run_study.py --preset long      # the committed report (docs/study): 65 min on 2 idle cores
 
 Writes report.md, results.json and PNG plots to --output_dir (default study_out/<preset>). Every
 finished (run, seed) is cached on its own under a hash of its spec in <output_dir>/runs, so an

@@ -280,7 +280,8 @@ def test_a_tiny_model_learns_copy(tmp_path):
 
     The "long" model at L=3 and 120 steps; measured 0.98 exact in distribution, 0.99 at n = L.
     """
-    settings = dataclasses.replace(TASK_SETTINGS["long"], name="learns", train_max_length=3, steps=120, n_test=100)
+    settings = dataclasses.replace(TASK_SETTINGS["long"], name="learns", train_max_length=3, steps=120, warmup_steps=30,
+                                   n_test=100)
     spec = plan_tasks("long", [42], ("rope",))[0]
     spec = dataclasses.replace(spec, train={**spec.train, "settings": dataclasses.asdict(settings)})
     result = measure_task(spec, tmp_path)
