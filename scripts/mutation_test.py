@@ -55,7 +55,8 @@ SELECTIONS: dict[str, tuple[str, list[str]]] = {
                        ["tests/test_references.py", "tests/test_components.py", "tests/test_inputs.py",
                         "tests/test_features.py", "tests/test_properties.py"]),
     "convert": ("modeling_study/convert.py", ["tests/test_convert.py"]),
-    "run": ("modeling_study/training/run.py", ["tests/test_references_training.py", "tests/test_train.py"]),
+    "run": ("modeling_study/training/run.py",
+            ["tests/test_references_training.py", "tests/test_train.py", "tests/test_run_units.py"]),
 }
 RESULT_LINE = re.compile(r"^\s*(\S+__mutmut_\d+): (.+)$")
 MUTANT_ENTRY = re.compile(r"\['(x\S*?__mutmut_\d+)'\] = ")

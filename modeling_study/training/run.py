@@ -9,6 +9,7 @@ study runner can call it many times in one process.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from transformers import AutoConfig, DataCollatorForLanguageModeling, Trainer, set_seed
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_pt_utils import LabelSmoother
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
 from ..configuration_study import StudyConfig
@@ -36,6 +38,7 @@ class BadInputError(ValueError):
 
 
 MODEL_CLASSES = {"clm": StudyForCausalLM, "mlm": StudyForMaskedLM}
+_CHECKPOINT_NAME = re.compile(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)")
 
 
 def _choice(name: str, value, valid) -> None:
@@ -86,16 +89,19 @@ def build_config(model_args: ModelArguments, data_args, tokenizer, config_overri
 def last_complete_checkpoint(output_dir) -> str | None:
     """The highest ``checkpoint-N`` holding ``trainer_state.json``, which Trainer writes last.
 
-    A process killed while saving leaves a checkpoint folder without it; that one is skipped.
+    A process killed while saving leaves a checkpoint folder without it; that one is skipped. Only
+    Trainer's own names count (``checkpoint-<digits>``, as ``transformers.trainer_utils.get_last_checkpoint``
+    reads them): a copy such as ``checkpoint-10-old`` is not a checkpoint of this run.
     """
     folder = Path(output_dir)
     if not folder.is_dir():
         return None
-    complete = [
-        path for path in folder.glob("checkpoint-*")
-        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
-    ]
-    return str(max(complete, key=lambda p: int(p.name.split("-")[-1]))) if complete else None
+    steps = {}
+    for path in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        match = _CHECKPOINT_NAME.fullmatch(path.name)
+        if match and (path / "trainer_state.json").is_file():
+            steps[int(match.group(1))] = path
+    return str(steps[max(steps)]) if steps else None
 
 
 def resolve_checkpoint(resume_from_checkpoint, output_dir) -> str | None:
