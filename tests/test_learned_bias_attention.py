@@ -125,3 +125,71 @@ def test_prefill_uses_it_and_decoding_builds_one_row(monkeypatch):
         step = model(ids[:, 19:], cache=getattr(out, CACHE_FIELD), use_cache=True)
         assert len(calls) == config.num_hidden_layers  # not for the one decoded token
         torch.testing.assert_close(step.logits[:, -1], model(ids).logits[:, -1], rtol=0, atol=1e-6)
+
+
+# -- the promises mutation testing found unguarded (docs/mutation/) ------------------------------------
+
+
+def test_buckets_of_a_block_are_t5_buckets_of_key_minus_query(monkeypatch):
+    """Both ways of finding buckets (the shared distance lookup, and the direct one used when traced)
+    give ``bucket(key - query)`` for a block of rows and its first keys, as T5 defines it."""
+    positions = torch.tensor([[3, 4, 5, 6, 7, 8]])
+    keys = torch.arange(9)[None]
+    bucket = lambda relative: t5_relative_position_bucket(relative, True, 8, 20)  # noqa: E731
+    expected = bucket(keys[0, None, :5] - positions[0, 1:4, None])[None]  # rows 1-3 (positions 4-6), keys 0-4
+    bias = lba.BucketedBias(torch.zeros(8, 1), bucket, positions, keys)
+    assert torch.equal(bias.buckets(slice(1, 4), 5), expected)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert torch.equal(bias.buckets(slice(1, 4), 5), expected)
+
+
+def test_an_additive_mask_acts_as_the_boolean_one():
+    """A float mask (0 = attend, the dtype's minimum = not) gives what the boolean mask gives."""
+    torch.manual_seed(2)
+    query, key, value = (torch.randn(2, 2, 5, 4, dtype=torch.float64) for _ in range(3))
+    bias = bucketed(torch.randn(8, 2, dtype=torch.float64), 5, False)
+    mask = causal_mask(2, 5)
+    additive = torch.zeros(mask.shape, dtype=torch.float64).masked_fill(~mask, torch.finfo(torch.float64).min)
+    expected = reference(query, key, value, bias, mask, 0.5)
+    torch.testing.assert_close(lba.bucketed_bias_attention(query, key, value, bias, additive, 0.5, True), expected,
+                               rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_per_row_positions_across_a_one_row_block_and_a_frozen_table(requires_grad):
+    """129 queries make a second block of one row; per-row positions (left padding) keep one index per row
+    there too. With the table frozen (e.g. LoRA on the attention weights) only q, k, v get gradients."""
+    torch.manual_seed(3)
+    length = lba.QUERY_BLOCK + 1
+    padding = torch.ones(2, length, dtype=torch.long)
+    padding[0, :3] = 0
+    positions = (padding.cumsum(-1) - 1).clamp(min=0)
+    query, key, value = (torch.randn(2, 2, length, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    table = torch.randn(8, 2, dtype=torch.float64, requires_grad=requires_grad)
+    grad = torch.randn(2, length, 2, 4, dtype=torch.float64) * padding[:, :, None, None]
+    bias, mask, real = bucketed(table, length, False, positions), causal_mask(2, length, padding), padding.bool()
+    inputs = (query, key, value, table) if requires_grad else (query, key, value)
+    results = []
+    for out in (lba.bucketed_bias_attention(query, key, value, bias, mask, 0.5, True),
+                reference(query, key, value, bias, mask, 0.5)):
+        grads = torch.autograd.grad(out, inputs, grad)
+        results.append((out[real], grads[0].transpose(1, 2)[real], *grads[1:]))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("dropout, training, dtype, implementation, expected", [
+    (0.0, True, torch.float32, "sdpa", True),
+    (0.1, False, torch.float32, "sdpa", True),  # dropout is off in evaluation
+    (0.1, True, torch.float32, "sdpa", False),  # the block path has no dropout: leave it to sdpa/eager
+    (0.0, True, torch.float64, "sdpa", True),
+    (0.0, True, torch.bfloat16, "sdpa", False),
+    (0.0, True, torch.float32, "eager", False),
+])
+def test_can_use_only_where_it_computes_what_sdpa_would(dropout, training, dtype, implementation, expected):
+    assert lba.can_use(torch.zeros(1, dtype=dtype), implementation, dropout, training) is expected
+
+
+def test_work_dtype_is_float32_unless_float64():
+    """Backward works in float32 for float32 inputs (memory), float64 only for float64."""
+    assert [lba._work_dtype(d) for d in (torch.float32, torch.float64)] == [torch.float32, torch.float64]
