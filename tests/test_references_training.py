@@ -22,10 +22,13 @@ from modeling_study.training.run import last_complete_checkpoint, resolve_checkp
 # -- label smoothing ----------------------------------------------------------------------------------
 
 
-def test_label_smoothing_is_the_hand_computed_smoothed_loss(text_files, tmp_path, monkeypatch):  # noqa: F811
-    """One step over every training block at once (so data order does not matter), learning rate 0:
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_label_smoothing_is_the_hand_computed_smoothed_loss(accumulation, text_files, tmp_path, monkeypatch):  # noqa: F811
+    """One step over every training block (in one batch, or two accumulated), learning rate 0:
     Trainer's logged loss must be ``0.9 * NLL + 0.1 * mean over the vocabulary of -log p`` of the next
-    token. The same run checks that run_training arms the divergence rule at its default factor."""
+    token over all of them (accumulated, each half is divided by the whole step's token count, not
+    averaged on its own and summed). The same run checks that run_training arms the divergence rule
+    at its default factor."""
     factors = []
 
     class Recording(DivergenceCallback):
@@ -37,9 +40,13 @@ def test_label_smoothing_is_the_hand_computed_smoothed_loss(text_files, tmp_path
     lines = text_files[0].read_text().splitlines()[:40]
     train = tmp_path / "train.txt"
     train.write_text("\n".join(lines) + "\n")
-    args = tiny_arguments(tmp_path / "run", (train, text_files[1]), max_steps=1, logging_steps=1, save_steps=100,
-                          learning_rate=0.0, label_smoothing_factor=0.1, max_eval_samples=2,
-                          per_device_train_batch_size=10_000)
+    settings = dict(max_steps=1, logging_steps=1, save_steps=100, learning_rate=0.0, label_smoothing_factor=0.1,
+                    max_eval_samples=2, per_device_train_batch_size=10_000)
+    args = tiny_arguments(tmp_path / "run", (train, text_files[1]), **settings)
+    if accumulation > 1:
+        count = len(build_datasets(args[1], load_tokenizer(args[0].tokenizer_name))["train"])
+        settings.update(per_device_train_batch_size=-(-count // accumulation), gradient_accumulation_steps=accumulation)
+        args = tiny_arguments(tmp_path / "run", (train, text_files[1]), **settings)
     results = run_training(*args, config_overrides={"initializer_range": 1.0}, keep_model=True)  # peaked predictions
     assert factors == [3.0]
 

@@ -3,8 +3,8 @@
 These pin the small promises of ``run_training`` that a whole training run does not notice when they
 break (found by mutation testing, docs/mutation/): which folder counts as a checkpoint, what "last"
 and "true" mean, which earlier run is listed and how, what each warning and error says from its first
-character, what the model card carries and what ``--push_to_hub`` sends. Most need no training; the
-three that do share one 4-step run.
+character, what a run returns, what the model card carries and what ``--push_to_hub`` sends. Most
+need no training; the few that do train 1-4 steps each.
 """
 
 import os
@@ -165,45 +165,75 @@ def test_block_size_two_passes_the_block_size_check(text_files, tmp_path):  # no
     assert str(error.value).startswith(f"tokenizer not found: {tmp_path / 'no_tokenizer'} is not a folder.")
 
 
-# -- one short run: resume "last", warnings, the card ---------------------------------------------
+# -- short runs: what run_training returns, resume "last", the overwrite warning ---------------------
+# Each test trains its own run (about a second): a shared fixture would be attributed to the first test
+# that uses it, and mutation testing would run only that one against the code it exercises.
 
 
 SHORT = dict(max_steps=4, save_steps=2, logging_steps=2, max_eval_samples=8)
+PROMISED = {  # run_training's docstring, key by key
+    "final_train_loss", "train_loss_mean", "eval_loss", "eval_perplexity", "eval_token_accuracy", "eval_num_tokens",
+    "loss_history", "grad_norm_history", "learning_rate_history", "diverged", "diverged_step", "divergence_reason",
+    "global_step", "resumed_from", "num_parameters", "num_parameters_non_embedding", "train_runtime", "wall_time",
+    "train_blocks", "eval_blocks", "objective", "block_size", "seed", "world_size", "effective_batch_size", "config",
+    "output_dir", "final_dir",
+}
 
 
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory, text_files):  # noqa: F811
-    output_dir = tmp_path_factory.mktemp("short") / "run"
-    # Trainer's default (StudyTrainingArguments' is False): a plain TrainingArguments would bring it
-    _, _, training_args = arguments = tiny_arguments(output_dir, text_files, **SHORT, logging_nan_inf_filter=True)
+def test_a_run_returns_what_it_promises(text_files, tmp_path, monkeypatch):  # noqa: F811
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from modeling_study.training.data import build_datasets as real_build_datasets
+
+    contexts = []
+
+    def build_datasets(data_args, tokenizer, main_process_first=None):
+        contexts.append(main_process_first)
+        return real_build_datasets(data_args, tokenizer, main_process_first=main_process_first)
+
+    monkeypatch.setattr(run, "build_datasets", build_datasets)
+    # the NaN filter on, as Trainer's own TrainingArguments has it (StudyTrainingArguments' default is off)
+    model_args, data_args, training_args = tiny_arguments(
+        tmp_path / "run", text_files, **SHORT, per_device_train_batch_size=4, gradient_accumulation_steps=2,
+        logging_nan_inf_filter=True)
     with CaptureLogger(run.logger) as captured:
-        results = run_training(*arguments)
-    return results, training_args, captured.out
-
-
-def test_the_nan_filter_is_turned_off_with_a_warning(short_run):
-    results, training_args, log = short_run
+        results = run_training(model_args, data_args, training_args)
+    assert captured.out == "logging_nan_inf_filter=True hides NaN losses from the divergence check; turning it off.\n"
     assert training_args.logging_nan_inf_filter is False
-    assert log == ("logging_nan_inf_filter=True hides NaN losses from the divergence check; turning it off.\n")
-    assert "model" not in results and "tokenizer" not in results  # keep_model defaults to False
+    assert contexts == [training_args.main_process_first]  # processes take turns filling the datasets cache
+
+    assert set(results) == PROMISED  # no "model" / "tokenizer": keep_model defaults to False
+    assert results["final_train_loss"] == results["loss_history"][-1][1]
+    assert [step for step, _ in results["loss_history"]] == [2, 4]
+    assert results["learning_rate_history"] == [(2, 3e-3), (4, 3e-3)]  # constant schedule, no warmup
+    assert results["train_loss_mean"] == pytest.approx(sum(v for _, v in results["loss_history"]) / 2, abs=1e-4)
+    assert results["world_size"] == 1 and results["effective_batch_size"] == 4 * 1 * 2
+    assert results["train_runtime"] > 0 and results["wall_time"] >= results["train_runtime"]
+
+    # eval loss: the final model's next-token loss on the validation blocks, computed here in float64
+    final = Path(results["final_dir"])
+    model = AutoModelForCausalLM.from_pretrained(final).eval()
+    blocks = torch.tensor(real_build_datasets(data_args, run.load_tokenizer(model_args.tokenizer_name))
+                          ["validation"]["input_ids"])
+    assert results["eval_blocks"] == len(blocks) == 8
+    assert results["eval_num_tokens"] == 8 * (data_args.block_size - 1)
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(blocks).logits[:, :-1].double(), dim=-1)
+    nll = -log_probs.gather(-1, blocks[:, 1:, None]).mean().item()
+    assert results["eval_loss"] == pytest.approx(nll, rel=1e-5)
+    embedding = model.get_input_embeddings().weight.numel()
+    assert results["num_parameters_non_embedding"] == results["num_parameters"] - embedding
+
+    # checkpoints carry the tokenizer (Trainer saves its processing_class), so each one loads on its own
+    assert (Path(results["output_dir"]) / "checkpoint-2" / "tokenizer.json").is_file()
 
 
-def test_the_model_card_carries_the_eval_results_and_the_run(short_run):
-    results, _, _ = short_run
-    card = (Path(results["final_dir"]) / "README.md").read_text()
-    assert f"{results['eval_loss']:.4f}"[:5] in card
-    assert f"{results['eval_perplexity']:.2f}"[:4] in card
-    assert "local text file train.txt" in card  # the data it was trained on, not the package default
-    for key in ("global_step", "effective_batch_size", "block_size", "seed", "num_parameters"):
-        assert f"| {key} |" in card, key
-
-
-def test_resume_last_continues_the_newest_checkpoint_and_keeps_them(short_run, text_files, tmp_path):  # noqa: F811
+def test_resume_last_continues_the_newest_checkpoint_and_keeps_them(text_files, tmp_path):  # noqa: F811
     import shutil
 
-    results, _, _ = short_run
     output_dir = tmp_path / "run"
-    shutil.copytree(results["output_dir"], output_dir)
+    run_training(*tiny_arguments(output_dir, text_files, **SHORT))
     shutil.rmtree(output_dir / "checkpoint-4")  # as if stopped after step 2
     arguments = tiny_arguments(output_dir, text_files, **SHORT, resume_from_checkpoint="last")
     with CaptureLogger(run.logger) as captured:
@@ -214,19 +244,42 @@ def test_resume_last_continues_the_newest_checkpoint_and_keeps_them(short_run, t
     assert "replacing the earlier run" not in captured.out
 
 
-def test_overwrite_warns_with_what_it_replaces(short_run, text_files, tmp_path):  # noqa: F811
-    import shutil
-
-    results, _, _ = short_run
+def test_overwrite_warns_with_what_it_replaces(text_files, tmp_path):  # noqa: F811
     output_dir = tmp_path / "run"
-    shutil.copytree(results["output_dir"], output_dir)
+    run_training(*tiny_arguments(output_dir, text_files, **SHORT))
     arguments = tiny_arguments(output_dir, text_files, **{**SHORT, "max_steps": 1, "save_steps": 1},
                                overwrite_output_dir=True)
     with CaptureLogger(run.logger) as captured:
         run_training(*arguments)
-    assert (f"--overwrite_output_dir: replacing the earlier run in {output_dir} (final, checkpoint-2, checkpoint-4); "
-            "its final/ stays until the new one is complete.\n") in captured.out
+    assert captured.out == (f"--overwrite_output_dir: replacing the earlier run in {output_dir} (final, checkpoint-2, "
+                            "checkpoint-4); its final/ stays until the new one is complete.\n")
     assert sorted(p.name for p in output_dir.glob("checkpoint-*")) == ["checkpoint-1"]
+
+
+def test_no_overwrite_warning_for_a_fresh_folder(text_files, tmp_path):  # noqa: F811
+    arguments = tiny_arguments(tmp_path / "run", text_files, **{**SHORT, "max_steps": 1}, overwrite_output_dir=True)
+    with CaptureLogger(run.logger) as captured:
+        run_training(*arguments)
+    assert captured.out == ""
+
+
+# -- the model card ----------------------------------------------------------------------------------
+
+
+def test_the_model_card_carries_the_eval_results_the_data_and_the_run(tmp_path):
+    from conftest import tiny_config
+
+    summary = dict(global_step=7, final_train_loss=2.5, diverged=False, diverged_step=None, num_parameters=1234,
+                   effective_batch_size=24, block_size=48, seed=11)
+    results = dict(summary, eval_loss=2.0625, eval_perplexity=7.8633, eval_token_accuracy=0.3125, wall_time=9.0)
+    run._write_card(tmp_path, tiny_config(), results, "local text file psalms.txt")
+    card = (tmp_path / "README.md").read_text()
+    for value in ("2.0625", "7.8633", "0.3125"):
+        assert value in card
+    assert "Measured on local text file psalms.txt." in card  # not on the package's default data
+    for key, value in summary.items():
+        assert f"| {key} | {value} |" in card, key
+    assert "wall_time" not in card  # only the summary's keys
 
 
 # -- --push_to_hub -----------------------------------------------------------------------------------

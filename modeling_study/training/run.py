@@ -108,7 +108,7 @@ def resolve_checkpoint(resume_from_checkpoint, output_dir) -> str | None:
     """``None``/"" -> None; "last"/"true" -> the last complete checkpoint (None if there is none yet); else a checked path."""
     if resume_from_checkpoint in (None, "", False):
         return None
-    if resume_from_checkpoint is True or str(resume_from_checkpoint).lower() in ("last", "true"):
+    if str(resume_from_checkpoint).lower() in ("last", "true"):  # True too
         checkpoint = last_complete_checkpoint(output_dir)
         if checkpoint is None:
             logger.warning(f"--resume_from_checkpoint last: no complete checkpoint in {output_dir}; starting from scratch.")
