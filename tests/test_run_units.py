@@ -180,7 +180,7 @@ PROMISED = {  # run_training's docstring, key by key
 }
 
 
-def test_a_run_returns_what_it_promises(text_files, tmp_path, monkeypatch):  # noqa: F811
+def test_a_run_returns_what_it_promises(text_files, tmp_path, monkeypatch, capsys):  # noqa: F811
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -199,6 +199,7 @@ def test_a_run_returns_what_it_promises(text_files, tmp_path, monkeypatch):  # n
         logging_nan_inf_filter=True)
     with CaptureLogger(run.logger) as captured:
         results = run_training(model_args, data_args, training_args)
+    assert "***** eval metrics *****" in capsys.readouterr().out  # Trainer.log_metrics prints them
     assert captured.out == "logging_nan_inf_filter=True hides NaN losses from the divergence check; turning it off.\n"
     assert training_args.logging_nan_inf_filter is False
     assert contexts == [training_args.main_process_first]  # processes take turns filling the datasets cache
