@@ -127,8 +127,11 @@ def test_what_a_study_model_cannot_compute_is_named(family, field_name, value, m
 
 def test_qwen2_sliding_window_counts_only_when_used():
     reference, _ = CASES["qwen2"]
-    unused = Qwen2Config(**{**reference.to_dict(), "use_sliding_window": False, "sliding_window": 16})
-    assert config_from_hf(unused).max_position_embeddings == 96  # the window is configured but no layer uses it
+    # a window on layers >= max_window_layers, and there are only 2: no layer slides
+    unused = Qwen2Config(**{**reference.to_dict(), "use_sliding_window": True, "sliding_window": 16,
+                            "max_window_layers": 2, "layer_types": None})
+    assert unused.sliding_window == 16 and "sliding_attention" not in unused.layer_types
+    assert config_from_hf(unused).max_position_embeddings == 96
     used = Qwen2Config(**{**reference.to_dict(), "use_sliding_window": True, "sliding_window": 16,
                           "max_window_layers": 0, "layer_types": None})
     with pytest.raises(ValueError, match=r"^Cannot convert qwen2 with sliding_window=16: "):
