@@ -301,3 +301,32 @@ def test_push_final_creates_the_repo_and_uploads_final(hub_model_id, repo_id, tm
     create.assert_called_once_with(repo_id, token="hf_x", private=True, exist_ok=True)
     upload.assert_called_once_with(repo_id=f"resolved/{repo_id}", folder_path=str(tmp_path / "my-run" / "final"),
                                    token="hf_x", commit_message="Final model")
+
+
+# -- which loss Trainer is given -------------------------------------------------------------------------
+
+
+class _Built(Exception):
+    pass
+
+
+@pytest.mark.parametrize("objective, smoothing, own_loss", [
+    ("clm", 0.1, True),  # shifted labels: Trainer would not shift them for a model outside its causal-LM table
+    ("clm", 0.0, False),  # the model's own loss (self.loss_function)
+    ("mlm", 0.1, False),  # Trainer's own label smoother: a masked LM's labels are not shifted
+])
+def test_a_custom_loss_only_for_label_smoothing_of_a_causal_lm(objective, smoothing, own_loss, text_files, tmp_path,  # noqa: F811
+                                                               monkeypatch):
+    """The smoothed causal loss is checked against a hand-computed one in test_references_training.py; here,
+    that a masked LM (whose labels must not shift) and an unsmoothed run never get it."""
+    given = {}
+
+    def trainer(**kwargs):
+        given.update(kwargs)
+        raise _Built
+
+    monkeypatch.setattr(run, "Trainer", trainer)
+    arguments = tiny_arguments(tmp_path / "run", text_files, objective=objective, label_smoothing_factor=smoothing)
+    with pytest.raises(_Built):
+        run_training(*arguments)
+    assert (given["compute_loss_func"] is not None) is own_loss
