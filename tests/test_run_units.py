@@ -7,8 +7,10 @@ character, what a run returns, what the model card carries and what ``--push_to_
 need no training; the few that do train 1-4 steps each.
 """
 
+import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -197,8 +199,10 @@ def test_a_run_returns_what_it_promises(text_files, tmp_path, monkeypatch, capsy
     model_args, data_args, training_args = tiny_arguments(
         tmp_path / "run", text_files, **SHORT, per_device_train_batch_size=4, gradient_accumulation_steps=2,
         logging_nan_inf_filter=True)
+    began = time.perf_counter()
     with CaptureLogger(run.logger) as captured:
         results = run_training(model_args, data_args, training_args)
+    took = time.perf_counter() - began
     assert "***** eval metrics *****" in capsys.readouterr().out  # Trainer.log_metrics prints them
     assert captured.out == "logging_nan_inf_filter=True hides NaN losses from the divergence check; turning it off.\n"
     assert training_args.logging_nan_inf_filter is False
@@ -210,10 +214,22 @@ def test_a_run_returns_what_it_promises(text_files, tmp_path, monkeypatch, capsy
     assert results["learning_rate_history"] == [(2, 3e-3), (4, 3e-3)]  # constant schedule, no warmup
     assert results["train_loss_mean"] == pytest.approx(sum(v for _, v in results["loss_history"]) / 2, abs=1e-4)
     assert results["world_size"] == 1 and results["effective_batch_size"] == 4 * 1 * 2
-    assert results["train_runtime"] > 0 and results["wall_time"] >= results["train_runtime"]
+    assert type(results["effective_batch_size"]) is int  # a count of blocks, "8" in results.json
+    assert 0 < results["train_runtime"] <= results["wall_time"] <= took
+
+    # final/: weights, tokenizer, the training arguments as JSON (no pickle), results, and a card naming the data
+    final = Path(results["final_dir"])
+    assert final == Path(results["output_dir"]) / "final" and not list(final.parent.glob(".tmp*"))
+    assert {"model.safetensors", "config.json", "tokenizer.json", "training_args.json", "results.json",
+            "README.md"} <= {p.name for p in final.iterdir()}
+    assert not (final / "training_args.bin").exists()
+    assert json.loads((final / "training_args.json").read_text(encoding="utf-8"))["gradient_accumulation_steps"] == 2
+    saved = json.loads((final / "results.json").read_text())
+    assert saved["global_step"] == 4 and 0 < saved["wall_time"] <= results["wall_time"]
+    assert json.loads((final.parent / "results.json").read_text())["wall_time"] == pytest.approx(results["wall_time"])
+    assert "Measured on local text file train.txt." in (final / "README.md").read_text()
 
     # eval loss: the final model's next-token loss on the validation blocks, computed here in float64
-    final = Path(results["final_dir"])
     model = AutoModelForCausalLM.from_pretrained(final).eval()
     blocks = torch.tensor(real_build_datasets(data_args, run.load_tokenizer(model_args.tokenizer_name))
                           ["validation"]["input_ids"])
@@ -330,3 +346,81 @@ def test_a_custom_loss_only_for_label_smoothing_of_a_causal_lm(objective, smooth
     with pytest.raises(_Built):
         run_training(*arguments)
     assert (given["compute_loss_func"] is not None) is own_loss
+
+
+def test_push_to_hub_pushes_final_once_training_is_done(text_files, tmp_path, monkeypatch):  # noqa: F811
+    """``--push_to_hub``: the complete final/ goes up with the run's own arguments (Trainer's own repo
+    creation and checkpoint pushes are stubbed: this machine has no Hub)."""
+    from transformers import Trainer
+
+    pushed = []
+    monkeypatch.setattr(Trainer, "init_hf_repo", lambda self, *args, **kwargs: None)
+    monkeypatch.setattr(Trainer, "_push_from_checkpoint", lambda self, folder: None)
+    monkeypatch.setattr(run, "_push_final", lambda args, final: pushed.append((args, final, sorted(
+        p.name for p in final.iterdir()))))
+    model_args, data_args, training_args = tiny_arguments(tmp_path / "run", text_files, **{**SHORT, "max_steps": 1},
+                                                          push_to_hub=True, hub_model_id="user/pushed")
+    results = run_training(model_args, data_args, training_args)
+    assert len(pushed) == 1
+    args, final, names = pushed[0]
+    assert args is training_args and final == Path(results["final_dir"]) and "model.safetensors" in names
+
+
+# -- build_config ------------------------------------------------------------------------------------
+
+
+def built(text_files, tmp_path, **overrides):  # noqa: F811
+    model_args, data_args, _ = tiny_arguments(tmp_path / "out", text_files, **overrides)
+    tokenizer = run.load_tokenizer(model_args.tokenizer_name)
+    return run.build_config(model_args, data_args, tokenizer), tokenizer
+
+
+def test_a_fresh_config_takes_the_tokenizers_special_tokens_and_the_rope_base(text_files, tmp_path):  # noqa: F811
+    config, tokenizer = built(text_files, tmp_path, rope_theta=500.0)
+    assert (config.pad_token_id, config.bos_token_id, config.eos_token_id) == (
+        tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) != (None, None, None)
+    assert config.rope_parameters == {"rope_type": "default", "rope_theta": 500.0, "partial_rotary_factor": 1.0}
+    assert config.vocab_size == len(tokenizer) and config.is_causal is True
+
+
+@pytest.mark.parametrize("objective, is_causal, message", [
+    ("clm", False, "--objective clm needs is_causal=True (a causal LM), but the config has is_causal=False."),
+    ("mlm", True, "--objective mlm needs is_causal=False (a masked LM), but the config has is_causal=True."),
+])
+def test_objective_and_causality_must_agree(objective, is_causal, message, text_files, tmp_path):  # noqa: F811
+    with pytest.raises(ValueError) as error:
+        built(text_files, tmp_path, objective=objective, is_causal=is_causal)
+    assert str(error.value) == message
+
+
+def test_a_vocabulary_smaller_than_the_tokenizer_names_the_ids_without_embedding(text_files, tmp_path):  # noqa: F811
+    model_args, _, _ = tiny_arguments(tmp_path / "out", text_files)
+    size = len(run.load_tokenizer(model_args.tokenizer_name))
+    with pytest.raises(ValueError) as error:
+        built(text_files, tmp_path, vocab_size=size - 3)
+    assert str(error.value) == (
+        f"the tokenizer has {size} tokens but the model's vocab_size is {size - 3}: ids {size - 3}..{size - 1} have no "
+        f"embedding. Use a matching tokenizer or --vocab_size {size} (the default when building a fresh model).")
+
+
+@pytest.mark.parametrize("encoding, block_size, fits", [
+    ("learned", 64, True), ("learned", 65, False), ("rope", 65, True)])
+def test_block_size_against_the_positions_a_bounded_encoding_has(encoding, block_size, fits, text_files, tmp_path):  # noqa: F811
+    settings = dict(position_encoding=encoding, block_size=block_size, max_position_embeddings=64)
+    if fits:
+        assert built(text_files, tmp_path, **settings)[0].max_position_embeddings == 64
+        return
+    with pytest.raises(ValueError) as error:
+        built(text_files, tmp_path, **settings)
+    assert str(error.value) == (
+        "--block_size 65 is larger than max_position_embeddings=64, the number of positions the 'learned' encoding "
+        "has. Lower --block_size or raise --max_position_embeddings.")
+
+
+def test_a_saved_config_of_another_family_is_refused(text_files, tmp_path):  # noqa: F811
+    from transformers import LlamaConfig
+
+    LlamaConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path / "llama")
+    with pytest.raises(ValueError) as error:
+        built(text_files, tmp_path, config_name=str(tmp_path / "llama"))
+    assert str(error.value) == "expected a StudyConfig (model_type 'study'), got model_type 'llama'."

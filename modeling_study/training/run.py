@@ -300,13 +300,16 @@ def run_training(
     is_main = trainer.is_world_process_zero()
 
     def write(directory: Path) -> None:
-        trainer.save_model(str(directory))  # every process: FSDP/DeepSpeed gather the weights collectively
+        # every process: FSDP/DeepSpeed gather the weights collectively; the main one also saves the
+        # tokenizer (Trainer's processing_class) and training_args.bin. _internal_call: a user's call of
+        # save_model also pushes the whole output_dir (the half-written temporary folder included) when
+        # --push_to_hub is set; final/ is pushed by _push_final once it is complete.
+        trainer.save_model(str(directory), _internal_call=True)
         if is_main:
             # save_model also pickles the TrainingArguments (training_args.bin); the final folder holds no
             # pickles, so they go in as JSON (hub tokens masked by to_json_string). Checkpoints keep Trainer's files.
             (directory / TRAINING_ARGS_NAME).unlink(missing_ok=True)
             (directory / TRAINING_ARGS_JSON).write_text(training_args.to_json_string() + "\n", encoding="utf-8")
-            tokenizer.save_pretrained(str(directory))
             results["wall_time"] = time.perf_counter() - start
             write_json_atomic(directory / RESULTS_NAME, results)
             _write_card(directory, config, results, dataset_name)

@@ -312,7 +312,7 @@ def run_translation(args: TranslationArguments, training_args: TranslationTraini
     is_main = trainer.is_world_process_zero()
 
     def write(directory: Path) -> None:
-        trainer.save_model(str(directory))
+        trainer.save_model(str(directory), _internal_call=True)  # no push of a half-written folder (see run.py)
         if is_main:
             tokenizer.save_pretrained(str(directory))
             results["wall_time"] = time.perf_counter() - start
