@@ -76,3 +76,84 @@ def test_the_bias_channel_in_bfloat16_matches_eager(encoding):
         eager = model(ids).logits
     assert sdpa.dtype == torch.bfloat16
     torch.testing.assert_close(sdpa.float(), eager.float(), rtol=0, atol=0.05)  # bfloat16 has 8 bits of mantissa
+
+
+# -- when tensor parallelism is asked for, and from_pretrained's checks -------------------------------------
+
+
+class _Distributed:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+@pytest.mark.parametrize("kwargs, requested", [
+    ({}, False),
+    ({"tp_plan": "auto"}, True),
+    ({"tp_plan": None}, False),
+    ({"distributed_config": {}}, False),
+    ({"distributed_config": {"tp_plan": "auto"}}, True),
+    ({"distributed_config": {"tp_size": 2}}, True),
+    ({"distributed_config": {"tp_size": 1}}, False),
+    ({"distributed_config": {"tp_size": None}}, False),
+    ({"distributed_config": _Distributed(tp_plan="auto")}, True),
+    ({"distributed_config": _Distributed(tp_size=4)}, True),
+    ({"distributed_config": _Distributed(tp_size=1)}, False),
+    ({"distributed_config": _Distributed()}, False),
+])
+def test_what_counts_as_asking_for_tensor_parallelism(kwargs, requested):
+    from modeling_study.modeling_study import _tensor_parallel_requested
+
+    assert _tensor_parallel_requested(kwargs) is requested
+
+
+@pytest.fixture
+def saved_alibi(tmp_path):
+    StudyForCausalLM(tiny_config(position_encoding="alibi")).save_pretrained(tmp_path / "sub")
+    return tmp_path
+
+
+def test_from_pretrained_refuses_tensor_parallelism_for_a_bias_wherever_the_path_is_given(saved_alibi):
+    refusal = r"^Tensor parallelism splits the attention heads across ranks, but position_encoding='alibi'"
+    with pytest.raises(ValueError, match=refusal):
+        StudyForCausalLM.from_pretrained(saved_alibi / "sub", tp_plan="auto")
+    with pytest.raises(ValueError, match=refusal):
+        StudyForCausalLM.from_pretrained(pretrained_model_name_or_path=saved_alibi / "sub", tp_plan="auto")
+    with pytest.raises(ValueError, match=refusal):  # the location keywords reach the config it reads
+        StudyForCausalLM.from_pretrained(saved_alibi, subfolder="sub", tp_plan="auto")
+
+
+def test_from_pretrained_checks_the_config_it_is_given(tmp_path):
+    StudyForCausalLM(tiny_config(position_encoding="rope")).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"position_encoding='alibi' adds a bias to every head"):
+        StudyForCausalLM.from_pretrained(tmp_path, config=tiny_config(position_encoding="alibi"), tp_plan="auto")
+
+
+def test_weights_load_from_safetensors_only(tmp_path):
+    model = StudyForCausalLM(tiny_config())
+    model.save_pretrained(tmp_path)
+    with pytest.raises(ValueError) as error:
+        StudyForCausalLM.from_pretrained(tmp_path, use_safetensors=False)
+    assert str(error.value) == "Study models load safetensors weights only; drop use_safetensors=False."
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle next to nothing else
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(OSError):
+        StudyForCausalLM.from_pretrained(tmp_path)
+
+
+# -- eager attention -----------------------------------------------------------------------------------
+
+
+def test_eager_attention_in_bfloat16_takes_its_softmax_in_float32():
+    """As Llama's: scores in the model's dtype, softmax in float32, weights cast back to it, then the values
+    (torch's CPU softmax of bfloat16 also works in float32 inside: the cast back is what this pins)."""
+    from modeling_study.modeling_study import eager_attention_forward
+
+    torch.manual_seed(0)
+    query, key, value = (torch.randn(1, 2, 5, 8, dtype=torch.bfloat16) for _ in range(3))
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.training = 1, False
+    output, weights = eager_attention_forward(module, query, key, value, None, scaling=0.35)
+    scores = torch.matmul(query, key.transpose(2, 3)) * 0.35
+    expected_weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(torch.bfloat16)
+    assert weights.dtype == torch.bfloat16 and torch.equal(weights, expected_weights)
+    assert torch.equal(output, torch.matmul(expected_weights, value).transpose(1, 2))
