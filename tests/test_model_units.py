@@ -157,3 +157,110 @@ def test_eager_attention_in_bfloat16_takes_its_softmax_in_float32():
     expected_weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(torch.bfloat16)
     assert weights.dtype == torch.bfloat16 and torch.equal(weights, expected_weights)
     assert torch.equal(output, torch.matmul(expected_weights, value).transpose(1, 2))
+
+
+# -- the plain feed-forward, rotary layouts, attention dropout -------------------------------------------
+
+
+@pytest.mark.parametrize("activation, function", [
+    ("relu", torch.relu),
+    ("gelu", torch.nn.functional.gelu),
+    ("gelu_tanh", lambda x: torch.nn.functional.gelu(x, approximate="tanh")),
+])
+def test_an_ungated_feed_forward_is_down_of_act_of_up(activation, function):
+    from modeling_study.modeling_study import StudyMLP
+
+    torch.manual_seed(0)
+    mlp = StudyMLP(tiny_config(ffn_activation=activation, mlp_bias=True))
+    assert not hasattr(mlp, "gate_proj")
+    x = torch.randn(2, 3, 32)
+    expected = function(x @ mlp.up_proj.weight.T + mlp.up_proj.bias) @ mlp.down_proj.weight.T + mlp.down_proj.bias
+    torch.testing.assert_close(mlp(x), expected, rtol=0, atol=1e-6)
+
+
+def test_interleaved_rotation_is_half_rotation_of_permuted_channels():
+    """GPT-J's layout rotates channel pairs (2i, 2i+1), GPT-NeoX's (i, i + d/2), both at frequency i: the
+    same model up to reordering each head's query and key channels, [0, 2, 4, ..., 1, 3, 5, ...]."""
+    torch.manual_seed(0)
+    interleaved = StudyForCausalLM(tiny_config(rope_layout="interleaved")).eval()
+    half = StudyForCausalLM(tiny_config(rope_layout="half")).eval()
+    half.load_state_dict(interleaved.state_dict())
+    head_dim = half.config.head_dim
+    order = torch.cat([torch.arange(0, head_dim, 2), torch.arange(1, head_dim, 2)])
+    with torch.no_grad():
+        for layer in half.model.layers:
+            for projection in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                rows = projection.weight.view(-1, head_dim, projection.weight.shape[-1])
+                projection.weight.copy_(rows[:, order].reshape_as(projection.weight))
+    ids = torch.randint(1, 99, (2, 10))
+    with torch.no_grad():
+        expected, got = half(ids).logits, interleaved(ids).logits
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    assert not torch.allclose(StudyForCausalLM(tiny_config(rope_layout="half")).eval()(ids).logits, got)
+
+
+def test_attention_dropout_only_while_training():
+    torch.manual_seed(0)
+    config = tiny_config(attention_dropout=0.5)
+    model = StudyForCausalLM(config).eval()
+    ids = torch.randint(1, 99, (2, 10))
+    with torch.no_grad():
+        first, second = model(ids).logits, model(ids).logits
+        without = StudyForCausalLM(tiny_config(attention_dropout=0.0))
+        without.load_state_dict(model.state_dict())
+        assert torch.equal(first, second) and torch.equal(first, without.eval()(ids).logits)
+        model.train()
+        assert not torch.allclose(model(ids).logits, model(ids).logits)
+
+
+# -- key positions for a relative bias under a cache --------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["alibi", "t5"])
+@pytest.mark.parametrize("start", [0, 5])
+def test_cached_decoding_with_explicit_positions_and_no_mask(encoding, start):
+    """Keys continue the last query's position slot by slot: a decoded token sees the bias the full
+    forward gives it, whatever position the sequence starts at."""
+    torch.manual_seed(0)
+    model = StudyForCausalLM(tiny_config(position_encoding=encoding)).eval()
+    ids = torch.randint(1, 99, (2, 9))
+    positions = torch.arange(start, start + 9)[None].expand(2, -1)
+    with torch.no_grad():
+        full = model(ids, position_ids=positions).logits[:, -1]
+        prefix = model(ids[:, :8], position_ids=positions[:, :8], use_cache=True)
+        cache = getattr(prefix, "cache", None) or prefix.past_key_values
+        step = model(ids[:, 8:], position_ids=positions[:, 8:], cache=cache, use_cache=True).logits[:, -1]
+    torch.testing.assert_close(step, full, rtol=0, atol=1e-5)
+
+
+# -- saving and loading --------------------------------------------------------------------------------
+
+
+def test_save_pretrained_names_every_registered_class_and_passes_its_arguments_on(tmp_path):
+    import json
+
+    StudyForCausalLM(tiny_config()).save_pretrained(tmp_path / "whole")
+    assert json.loads((tmp_path / "whole" / "config.json").read_text())["auto_map"] == {
+        "AutoConfig": "configuration_study.StudyConfig",
+        "AutoModel": "modeling_study.StudyModel",
+        "AutoModelForCausalLM": "modeling_study.StudyForCausalLM",
+        "AutoModelForMaskedLM": "modeling_study.StudyForMaskedLM",
+        "AutoModelForSequenceClassification": "modeling_study.StudyForSequenceClassification",
+    }
+    StudyForCausalLM(tiny_config()).save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    StudyForCausalLM(tiny_config()).save_pretrained(tmp_path / "other_rank", False)  # is_main_process, by position
+    assert not (tmp_path / "other_rank" / "config.json").exists()
+
+
+@pytest.mark.parametrize("by_keyword", [False, True])
+def test_corrupted_weights_name_the_folder(by_keyword, tmp_path):
+    StudyForCausalLM(tiny_config()).save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(OSError) as error:
+        if by_keyword:
+            StudyForCausalLM.from_pretrained(pretrained_model_name_or_path=tmp_path)
+        else:
+            StudyForCausalLM.from_pretrained(tmp_path)
+    assert str(error.value).startswith(f"The safetensors weights of {tmp_path!r} are corrupted or truncated (")
+    assert str(error.value).endswith("). Save the model again, or delete the file and download it again.")
