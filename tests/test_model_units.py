@@ -264,3 +264,84 @@ def test_corrupted_weights_name_the_folder(by_keyword, tmp_path):
             StudyForCausalLM.from_pretrained(tmp_path)
     assert str(error.value).startswith(f"The safetensors weights of {tmp_path!r} are corrupted or truncated (")
     assert str(error.value).endswith("). Save the model again, or delete the file and download it again.")
+
+
+# -- the parameters themselves --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_parameters_are_llamas_name_for_name(biases):
+    """The default study model is Llama's architecture: the same parameters, names and shapes (no bias
+    anywhere, an unbiased head), and the bias switches add exactly Llama's."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = tiny_config(attention_bias=biases, mlp_bias=biases, tie_word_embeddings=False)
+    llama = LlamaForCausalLM(LlamaConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
+        num_key_value_heads=config.num_key_value_heads, attention_bias=biases, mlp_bias=biases,
+        tie_word_embeddings=False))
+    shapes = lambda model: {name: tuple(p.shape) for name, p in model.state_dict().items()}  # noqa: E731
+    assert shapes(StudyForCausalLM(config)) == shapes(llama)
+
+
+def test_hidden_dropout_only_while_training():
+    model = StudyForCausalLM(tiny_config(hidden_dropout=0.5)).eval()
+    without = StudyForCausalLM(tiny_config(hidden_dropout=0.0))
+    without.load_state_dict(model.state_dict())
+    ids = torch.randint(1, 99, (2, 10))
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, without.eval()(ids).logits)
+        model.train()
+        assert not torch.allclose(model(ids).logits, model(ids).logits)
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_a_causal_model_without_a_mask_never_reads_ahead(implementation):
+    model = StudyForCausalLM(tiny_config(position_encoding="rope"), ).eval()
+    model.set_attn_implementation(implementation)
+    ids = torch.randint(1, 99, (1, 10))
+    changed = ids.clone()
+    changed[0, 6:] = (changed[0, 6:] % 98) + 1
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits[:, :6], model(changed).logits[:, :6], rtol=0, atol=0)
+
+
+def test_the_block_wise_t5_path_returns_no_attention_weights():
+    """Like sdpa, the block-wise path never builds the weights: asked for them, it returns what sdpa returns
+    (no weights: an empty tuple); eager returns one tensor per layer."""
+    ids = torch.randint(1, 99, (1, 6))
+    t5 = StudyForCausalLM(tiny_config(position_encoding="t5")).train()
+    rope = StudyForCausalLM(tiny_config(position_encoding="rope")).train()
+    assert t5(ids, output_attentions=True).attentions == rope(ids, output_attentions=True).attentions == ()
+    t5.set_attn_implementation("eager")
+    assert [tuple(a.shape) for a in t5(ids, output_attentions=True).attentions] == [(1, 4, 6, 6)] * 2
+
+
+# -- inputs --------------------------------------------------------------------------------------------------
+
+
+def test_a_bounded_encoding_takes_exactly_its_positions():
+    model = StudyForCausalLM(tiny_config(position_encoding="learned", max_position_embeddings=16)).eval()
+    with torch.no_grad():
+        assert model(torch.randint(1, 99, (1, 16))).logits.shape == (1, 16, 99)
+        # 20 tokens, 4 of them left padding: the real ones take positions 0..15
+        mask = torch.ones(1, 20, dtype=torch.long)
+        mask[0, :4] = 0
+        assert model(torch.randint(1, 99, (1, 20)), attention_mask=mask).logits.shape == (1, 20, 99)
+        with pytest.raises(ValueError) as error:
+            model(torch.randint(1, 99, (1, 17)))
+    assert str(error.value) == (
+        "A sequence of 17 tokens is longer than max_position_embeddings=16, the number of positions the 'learned' "
+        "encoding has. Shorten the input, or train with an encoding that runs at any length: none, integer, binary, "
+        "sinusoidal, rope, alibi, t5.")
+
+
+def test_the_cache_is_passed_once():
+    from transformers import DynamicCache
+
+    model = StudyForCausalLM(tiny_config())
+    with pytest.raises(ValueError) as error:
+        model(torch.randint(1, 99, (1, 4)), cache=DynamicCache(), past_key_values=DynamicCache())
+    assert str(error.value) == ("Pass the KV cache once: as `cache` (transformers >= 5.24) or `past_key_values`, "
+                                "not both.")
