@@ -345,3 +345,28 @@ def test_the_cache_is_passed_once():
         model(torch.randint(1, 99, (1, 4)), cache=DynamicCache(), past_key_values=DynamicCache())
     assert str(error.value) == ("Pass the KV cache once: as `cache` (transformers >= 5.24) or `past_key_values`, "
                                 "not both.")
+
+
+@pytest.mark.parametrize("types", [0, 1, 2])
+def test_token_type_embeddings_exist_for_one_type_or_more(types):
+    """RoBERTa has one token type, BERT two; zero means none (and no parameter for them)."""
+    names = set(StudyModel(tiny_config(type_vocab_size=types)).state_dict())
+    assert ("token_type_embeddings.weight" in names) is (types > 0)
+
+
+def test_the_embedding_norm_normalises_what_enters_the_first_layer():
+    """BERT's LayerNorm after the embeddings: at initialisation (gain 1, shift 0) every token enters the first
+    layer with mean 0 and variance 1 over its channels; without it, with the embeddings' own scale."""
+    def entering_first_layer(embedding_norm):
+        model = StudyModel(tiny_config(embedding_norm=embedding_norm, norm_type="layernorm", initializer_range=0.5))
+        seen = []
+        model.layers[0].register_forward_pre_hook(
+            lambda module, args, kwargs: seen.append(args[0] if args else kwargs["hidden_states"]), with_kwargs=True)
+        with torch.no_grad():
+            model.eval()(torch.randint(1, 99, (2, 7)))
+        return seen[0]
+
+    normed, raw = entering_first_layer(True), entering_first_layer(False)
+    torch.testing.assert_close(normed.mean(-1), torch.zeros(2, 7), rtol=0, atol=1e-5)
+    torch.testing.assert_close(normed.var(-1, unbiased=False), torch.ones(2, 7), rtol=0, atol=1e-3)
+    assert raw.var(-1, unbiased=False).mean() < 0.5  # std 0.5 embeddings: variance about 0.25
