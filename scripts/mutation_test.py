@@ -5,6 +5,7 @@
     nice -n 10 python scripts/mutation_test.py                        # all seven core files: hours
     nice -n 10 python scripts/mutation_test.py --sample 30            # 30 random mutants per file: an estimate
     nice -n 10 python scripts/mutation_test.py --survivors            # re-test the last run's survivors
+    nice -n 10 python scripts/mutation_test.py --plant --files norms  # plant them by hand against today's tests
     python scripts/mutation_test.py --report-only                     # the table of the last runs, no testing
 
 mutmut (https://github.com/boxed/mutmut) turns every function of a file into a switch between the
@@ -131,14 +132,43 @@ def survivors_of(name: str) -> list[str]:
 
 
 def report(files: list[str]) -> None:
-    print(f"\n{'file':24s} {'mutants':>7s} {'killed':>7s} {'survived':>8s} {'no tests':>8s} {'unchecked':>9s} {'kill rate':>9s}")
+    print(f"\n{'file':24s} {'mutants':>7s} {'killed':>7s} {'crashed':>7s} {'survived':>8s} {'no tests':>8s} "
+          f"{'unchecked':>9s} {'kill rate':>9s}")
     for name in files:
         c = counts_of(name)
-        killed = c["killed"] + c["timeout"]  # a mutant that hangs the tests is caught too
+        # a mutant that hangs (timeout) or crashes the test process (segfault; "suspicious": any other exit
+        # code, e.g. an abort inside a kernel) is caught too
+        crashed = c["timeout"] + c["segfault"] + c["suspicious"]
+        killed = c["killed"] + crashed
         judged = killed + c["survived"] + c["no tests"]
         unchecked = sum(c.values()) - judged
         rate = f"{100 * killed / judged:.1f}%" if judged else "-"
-        print(f"{name:24s} {sum(c.values()):7d} {killed:7d} {c['survived']:8d} {c['no tests']:8d} {unchecked:9d} {rate:>9s}")
+        print(f"{name:24s} {sum(c.values()):7d} {c['killed']:7d} {crashed:7d} {c['survived']:8d} {c['no tests']:8d} "
+              f"{unchecked:9d} {rate:>9s}")
+
+
+def plant(name: str, mutants: list[str]) -> None:
+    """Put each mutant (as ``mutmut show`` prints it) into the work copy's source by hand and run the file's
+    current tests there: what mutmut's ``--survivors`` cannot tell, since it reuses the first run's map of
+    which tests reach which function and so never runs a test added since. The source is restored after each."""
+    work = prepare(name)
+    source = work / SELECTIONS[name][0]
+    original = source.read_text()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
+    for mutant in mutants:
+        shown = mutmut(work, "show", mutant, capture=True).splitlines()
+        old = "\n".join(line[1:] for line in shown if line.startswith("-") and not line.startswith("---"))
+        new = "\n".join(line[1:] for line in shown if line.startswith("+") and not line.startswith("+++"))
+        if not old or original.count(old) != 1:
+            print(f"{'cannot plant':14s} {mutant}", flush=True)
+            continue
+        source.write_text(original.replace(old, new, 1))
+        try:  # run in the work copy, whose package shadows the installed one
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", "-m", "not slow",
+                                   *SELECTIONS[name][1]], cwd=work, env=env, capture_output=True, text=True)
+        finally:
+            source.write_text(original)
+        print(f"{'caught' if done.returncode != 0 else 'NOT caught':14s} {mutant}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -149,6 +179,9 @@ def main(argv=None) -> int:
     parser.add_argument("--report-only", action="store_true", help="print the table of the last runs without testing")
     parser.add_argument("--survivors", action="store_true",
                         help="test again only the mutants that survived (or had no tests) in the last run, e.g. after adding tests")
+    parser.add_argument("--plant", action="store_true",
+                        help="plant the last run's survivors by hand, one at a time, and run the file's current tests "
+                             "(sees tests added since the run, which --survivors does not)")
     parser.add_argument("--sample", type=int, default=None,
                         help="test only this many mutants per file, drawn at random (seed 0): an estimate, much faster")
     args = parser.parse_args(argv)
@@ -156,6 +189,11 @@ def main(argv=None) -> int:
     unknown = sorted(set(files) - set(SELECTIONS))
     if unknown:
         parser.error(f"--files: unknown {unknown}; valid: {', '.join(SELECTIONS)}")
+    if args.plant:
+        for name in files:
+            print(f"== {name}: planting the last run's survivors, tests {' '.join(SELECTIONS[name][1])}", flush=True)
+            plant(name, survivors_of(name))
+        return 0
     if not args.report_only:
         for name in files:
             print(f"== {name}: mutmut run on {SELECTIONS[name][0]} with {' '.join(SELECTIONS[name][1])}", flush=True)
