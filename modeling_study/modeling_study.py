@@ -408,9 +408,7 @@ class StudyModel(StudyPreTrainedModel):
         # On CPU the embedding lookup itself raises IndexError (turned into this message in forward), so
         # only accelerators, where a bad id is a device-side assert, pay a host sync per forward.
         if input_ids is not None and input_ids.device.type != "cpu" and not torch.compiler.is_compiling():
-            low, high = torch.aminmax(input_ids)
-            if ((low < 0) | (high >= self.config.vocab_size)).item():
-                raise self._token_id_error(input_ids)
+            self._check_token_ids(input_ids)
         if attention_mask is not None and attention_mask.dim() == 2:
             if attention_mask.shape[0] != reference.shape[0] or attention_mask.shape[1] != kv_length:
                 raise ValueError(
@@ -428,6 +426,12 @@ class StudyModel(StudyPreTrainedModel):
                 f"{self.config.position_encoding!r} encoding has. Shorten the input, or train with an "
                 f"encoding that runs at any length: {', '.join(unbounded)}."
             )
+
+    def _check_token_ids(self, input_ids) -> None:
+        """Every id in ``[0, vocab_size)``, read on the host (one sync): where a bad id would be a device-side assert."""
+        low, high = torch.aminmax(input_ids)
+        if ((low < 0) | (high >= self.config.vocab_size)).item():
+            raise self._token_id_error(input_ids)
 
     def _token_id_error(self, input_ids) -> ValueError:
         low, high = torch.aminmax(input_ids)

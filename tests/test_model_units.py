@@ -370,3 +370,19 @@ def test_the_embedding_norm_normalises_what_enters_the_first_layer():
     torch.testing.assert_close(normed.mean(-1), torch.zeros(2, 7), rtol=0, atol=1e-5)
     torch.testing.assert_close(normed.var(-1, unbiased=False), torch.ones(2, 7), rtol=0, atol=1e-3)
     assert raw.var(-1, unbiased=False).mean() < 0.5  # std 0.5 embeddings: variance about 0.25
+
+
+@pytest.mark.parametrize("ids, bad", [([[0, 98]], None), ([[3, 99]], (3, 99)), ([[-1, 5]], (-1, 5)),
+                                      ([[-2, 150]], (-2, 150))])
+def test_the_accelerator_token_id_check(ids, bad):
+    """On accelerators a bad id is a device-side assert, so ids are checked on the host first (on the CPU the
+    embedding lookup raises, and forward turns it into the same message): the check itself, run here."""
+    model = StudyModel(tiny_config())
+    if bad is None:
+        model._check_token_ids(torch.tensor(ids))
+        return
+    with pytest.raises(ValueError) as error:
+        model._check_token_ids(torch.tensor(ids))
+    assert str(error.value) == (
+        f"Token ids must lie in [0, vocab_size=99); got ids from {bad[0]} to {bad[1]}. Does the tokenizer match "
+        f"the model? If it has more tokens, call model.resize_token_embeddings(len(tokenizer)).")
