@@ -424,3 +424,9 @@ def test_a_saved_config_of_another_family_is_refused(text_files, tmp_path):  # n
     with pytest.raises(ValueError) as error:
         built(text_files, tmp_path, config_name=str(tmp_path / "llama"))
     assert str(error.value) == "expected a StudyConfig (model_type 'study'), got model_type 'llama'."
+
+
+def test_the_card_names_a_local_file_and_leaves_the_default_data_to_the_card():
+    files = {"train": "/data/psalms/train.txt"}
+    assert run._dataset_name(mock.Mock(train_file=None), files) is None
+    assert run._dataset_name(mock.Mock(train_file="/data/psalms/train.txt"), files) == "local text file train.txt"

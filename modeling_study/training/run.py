@@ -159,6 +159,12 @@ def build_model(config: StudyConfig, model_args: ModelArguments, objective: str)
     return cls(config)
 
 
+def _dataset_name(data_args, files: dict) -> str | None:
+    """What the card says the model was trained on: None = the package's default data, which the card
+    describes itself; a local file by its name (it is not a Hub dataset id)."""
+    return None if data_args.train_file is None else f"local text file {Path(files['train']).name}"
+
+
 def _write_card(directory: Path, config, results: dict, dataset_name: str) -> None:
     from ..model_card import build_model_card
 
@@ -295,8 +301,7 @@ def run_training(
         "output_dir": str(training_args.output_dir),
         "final_dir": str(Path(training_args.output_dir) / FINAL_DIRNAME),
     }
-    # None = the package's default data, which the card describes; a local file is not a Hub dataset id
-    dataset_name = None if data_args.train_file is None else f"local text file {Path(files['train']).name}"
+    dataset_name = _dataset_name(data_args, files)
     is_main = trainer.is_world_process_zero()
 
     def write(directory: Path) -> None:
