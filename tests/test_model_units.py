@@ -5,6 +5,8 @@ The tensor-parallel refusal and where it reads the config from, swapping embeddi
 bfloat16.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -386,3 +388,53 @@ def test_the_accelerator_token_id_check(ids, bad):
     assert str(error.value) == (
         f"Token ids must lie in [0, vocab_size=99); got ids from {bad[0]} to {bad[1]}. Does the tokenizer match "
         f"the model? If it has more tokens, call model.resize_token_embeddings(len(tokenizer)).")
+
+
+def test_a_registered_attention_function_gets_the_callers_keyword_arguments():
+    """Packed sequences on flash attention need ``cu_seq_lens_q`` and friends to reach the kernel: whatever
+    keyword arguments the caller passes go through to the attention function (one registered here)."""
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    seen = []
+
+    def recording(module, query, key, value, attention_mask, **kwargs):
+        seen.append(kwargs.get("max_length_q"))
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+    AttentionInterface.register("study_recording", recording)
+    model = StudyForCausalLM(tiny_config(attn_implementation="study_recording")).eval()
+    ids = torch.randint(1, 99, (1, 6))
+    with torch.no_grad():
+        out = model(ids, max_length_q=6)
+    model.set_attn_implementation("sdpa")
+    with torch.no_grad():
+        torch.testing.assert_close(out.logits, model(ids).logits, rtol=0, atol=0)
+    assert seen == [6] * model.config.num_hidden_layers
+
+
+@pytest.mark.parametrize("encoding", ["alibi", "t5"])
+def test_a_cached_chunk_of_several_tokens_with_explicit_positions(encoding):
+    """Chunked prefill: three new tokens at once on top of a cache, positions given, no mask."""
+    model = StudyForCausalLM(tiny_config(position_encoding=encoding)).eval()
+    ids = torch.randint(1, 99, (2, 9))
+    positions = torch.arange(4, 13)[None].expand(2, -1)
+    with torch.no_grad():
+        full = model(ids, position_ids=positions).logits[:, 6:]
+        prefix = model(ids[:, :6], position_ids=positions[:, :6], use_cache=True)
+        cache = getattr(prefix, "cache", None) or prefix.past_key_values
+        chunk = model(ids[:, 6:], position_ids=positions[:, 6:], cache=cache, use_cache=True).logits
+    torch.testing.assert_close(chunk, full, rtol=0, atol=1e-5)
+
+
+def test_save_pretrained_keeps_the_auto_map_entries_it_does_not_write():
+    import json
+    import tempfile
+
+    model = StudyForCausalLM(tiny_config())
+    model.config.auto_map = {"AutoModelForTokenClassification": "modeling_other.OtherForTokenClassification"}
+    with tempfile.TemporaryDirectory() as folder:
+        model.save_pretrained(folder)
+        auto_map = json.loads((Path(folder) / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModelForTokenClassification"] == "modeling_other.OtherForTokenClassification"
+    assert auto_map["AutoModelForCausalLM"] == "modeling_study.StudyForCausalLM"
