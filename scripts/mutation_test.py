@@ -44,7 +44,8 @@ WORK = REPO / "runs" / "mutation"
 
 # core file -> (its path, the fast tests that check it)
 SELECTIONS: dict[str, tuple[str, list[str]]] = {
-    "norms": ("modeling_study/norms.py", ["tests/test_references.py", "tests/test_components.py"]),
+    "norms": ("modeling_study/norms.py",
+              ["tests/test_references.py", "tests/test_components.py", "tests/test_convert_families.py"]),
     "position_encodings": ("modeling_study/position_encodings.py",
                            ["tests/test_references.py", "tests/test_components.py", "tests/test_properties.py"]),
     "learned_bias_attention": ("modeling_study/learned_bias_attention.py",
