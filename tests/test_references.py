@@ -464,6 +464,7 @@ def test_norm_default_epsilons_are_llamas_and_gpt2s(name, eps):
     with torch.no_grad():
         torch.testing.assert_close(norm(x), expected, rtol=1e-4, atol=0)
     assert repr(norms.StudyRMSNorm(8)) == "StudyRMSNorm((8,), eps=1e-06)"
+    assert repr(norms.StudyRMSNormPlusOne(8)) == "StudyRMSNormPlusOne((8,), eps=1e-06)"  # Gemma's default too
 
 
 def test_rmsnorm_in_bfloat16_matches_llama_bit_for_bit():
