@@ -5,8 +5,6 @@ The tensor-parallel refusal and where it reads the config from, swapping embeddi
 bfloat16.
 """
 
-from pathlib import Path
-
 import pytest
 import torch
 from conftest import tiny_config
@@ -65,12 +63,11 @@ def test_the_classifier_head_is_bias_free_like_llamas():
     assert model.num_labels == 3 and model.score.bias is None and model.score.weight.shape == (3, 32)
 
 
-@pytest.mark.parametrize("encoding", ["alibi"])
-def test_the_bias_channel_in_bfloat16_matches_eager(encoding):
+def test_the_bias_channel_in_bfloat16_matches_eager():
     """sdpa folds ALiBi into an extra q/k channel (the slopes are a buffer in the model's dtype): in bfloat16
     it gives eager's logits."""
     torch.manual_seed(0)
-    model = StudyForCausalLM(tiny_config(position_encoding=encoding)).to(torch.bfloat16).eval()
+    model = StudyForCausalLM(tiny_config(position_encoding="alibi")).to(torch.bfloat16).eval()
     ids = torch.randint(1, 99, (2, 12))
     with torch.no_grad():
         sdpa = model(ids).logits
@@ -187,18 +184,20 @@ def test_interleaved_rotation_is_half_rotation_of_permuted_channels():
     interleaved = StudyForCausalLM(tiny_config(rope_layout="interleaved")).eval()
     half = StudyForCausalLM(tiny_config(rope_layout="half")).eval()
     half.load_state_dict(interleaved.state_dict())
+    permuted = StudyForCausalLM(tiny_config(rope_layout="half")).eval()
+    permuted.load_state_dict(interleaved.state_dict())
     head_dim = half.config.head_dim
     order = torch.cat([torch.arange(0, head_dim, 2), torch.arange(1, head_dim, 2)])
     with torch.no_grad():
-        for layer in half.model.layers:
+        for layer in permuted.model.layers:
             for projection in (layer.self_attn.q_proj, layer.self_attn.k_proj):
                 rows = projection.weight.view(-1, head_dim, projection.weight.shape[-1])
                 projection.weight.copy_(rows[:, order].reshape_as(projection.weight))
     ids = torch.randint(1, 99, (2, 10))
     with torch.no_grad():
-        expected, got = half(ids).logits, interleaved(ids).logits
+        got, expected, unpermuted = interleaved(ids).logits, permuted(ids).logits, half(ids).logits
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
-    assert not torch.allclose(StudyForCausalLM(tiny_config(rope_layout="half")).eval()(ids).logits, got)
+    assert not torch.allclose(unpermuted, got)  # the same weights unpermuted: the layouts do differ
 
 
 def test_attention_dropout_only_while_training():
@@ -427,14 +426,12 @@ def test_a_cached_chunk_of_several_tokens_with_explicit_positions(encoding):
     torch.testing.assert_close(chunk, full, rtol=0, atol=1e-5)
 
 
-def test_save_pretrained_keeps_the_auto_map_entries_it_does_not_write():
+def test_save_pretrained_keeps_the_auto_map_entries_it_does_not_write(tmp_path):
     import json
-    import tempfile
 
     model = StudyForCausalLM(tiny_config())
     model.config.auto_map = {"AutoModelForTokenClassification": "modeling_other.OtherForTokenClassification"}
-    with tempfile.TemporaryDirectory() as folder:
-        model.save_pretrained(folder)
-        auto_map = json.loads((Path(folder) / "config.json").read_text())["auto_map"]
+    model.save_pretrained(tmp_path)
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModelForTokenClassification"] == "modeling_other.OtherForTokenClassification"
     assert auto_map["AutoModelForCausalLM"] == "modeling_study.StudyForCausalLM"

@@ -8,15 +8,9 @@ need no training; the few that do train 1-4 steps each.
 """
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from unittest import mock
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-if not os.environ.get("HF_HOME", "").startswith(tempfile.gettempdir()):
-    os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="modeling_study_hf_home_")
 
 import pytest
 from transformers.testing_utils import CaptureLogger
