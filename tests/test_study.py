@@ -11,7 +11,8 @@ import pytest
 
 from modeling_study.study import PRESETS, default_output_dir, run_study
 from modeling_study.study.experiments import plan
-from modeling_study.study.runner import DIVERGED, FAILED, FINISHED, run_one
+from modeling_study.study.runner import run_one
+from modeling_study.study.spec import DIVERGED, FAILED, FINISHED
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +78,18 @@ def test_second_invocation_uses_the_cache_and_gives_the_same_numbers(smoke):
 def test_report_only_rebuilds_from_the_cache_without_training(smoke, tmp_path, monkeypatch):
     output, document = smoke
     from modeling_study.study import experiments, runner
+    from modeling_study.study import spec as spec_module
 
     monkeypatch.setattr(experiments, "measure", lambda *a, **k: pytest.fail("report_only must not train"))
-    monkeypatch.setattr(runner, "code_fingerprint", lambda: "the code changed since")  # other keys: still found
+    monkeypatch.setattr(spec_module, "code_fingerprint", lambda: "the code changed since")  # other keys: still found
     again = run_study("smoke", output, progress=False, report_only=True)
     for key in ("lm", "ablations", "norm_placement", "tasks"):
         assert again[key] == document[key]
-    with pytest.raises(ValueError, match=r"--report_only: \d+ of \d+ planned runs are not in"):
-        run_study("smoke", tmp_path, progress=False, report_only=True)
+    # nothing trained yet: every planned run is listed as pending, and the report says how to train them
+    empty = run_study("smoke", tmp_path, progress=False, report_only=True)
+    assert {r["status"] for r in empty["runs"]} == {"pending"} and len(empty["runs"]) == len(document["runs"])
+    assert f"Pending: {len(empty['runs'])} of {len(empty['runs'])} planned runs" in (tmp_path / "report.md").read_text()
+    assert "--preset smoke --group lm" in (tmp_path / "report.md").read_text()
 
 
 def test_same_seed_same_numbers_and_another_seed_other_numbers(tmp_path):
@@ -131,9 +136,10 @@ def test_a_failing_run_is_reported_and_the_study_goes_on(tmp_path, monkeypatch):
 def test_an_edit_while_the_study_runs_does_not_change_the_keys_of_its_runs(tmp_path, monkeypatch):
     """Keys are fixed when the study starts: runs after a mid-study edit are cached where the plan put them."""
     from modeling_study.study import experiments, runner
+    from modeling_study.study import spec as spec_module
 
     fingerprint = {"now": "the code at the start"}
-    monkeypatch.setattr(runner, "code_fingerprint", lambda: fingerprint["now"])
+    monkeypatch.setattr(spec_module, "code_fingerprint", lambda: fingerprint["now"])
 
     def measure_then_edit(spec, work_dir, keep_weights=False):
         fingerprint["now"] = "a source file edited while the study runs"
@@ -173,7 +179,7 @@ def test_runs_in_parallel_workers_give_the_numbers_of_one_process(tmp_path):
         assert a["training"]["loss_history"] == b["training"]["loss_history"]
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         run_study(preset, tmp_path / "three", jobs=0)
-    assert default_jobs(PRESETS["full"]) == 1 and default_jobs(PRESETS["default"]) == len(os.sched_getaffinity(0))
+    assert default_jobs(PRESETS["gpu"]) == 1 and default_jobs(PRESETS["default"]) == len(os.sched_getaffinity(0))
 
 
 def test_each_preset_has_its_own_output_folder():
@@ -203,18 +209,19 @@ def test_script_turns_bad_arguments_into_one_line(tmp_path, capsys):
 def test_run_key_changes_with_the_code_and_the_seed(monkeypatch):
     """An edit to the model, training or study code retrains; another seed is another run."""
     from modeling_study.study import runner
+    from modeling_study.study import spec as spec_module
 
     a, b = plan(PRESETS["smoke"], seeds=(42, 43))[:2]
     assert a.labels["seed"] == 42 and b.labels["seed"] == 43 and a.key() != b.key()
     before = a.key()
     assert a.key() == before
-    monkeypatch.setattr(runner, "code_fingerprint", lambda: "edited")
+    monkeypatch.setattr(spec_module, "code_fingerprint", lambda: "edited")
     assert a.key() != before
 
 
 def test_translation_questions_run_inside_the_study(tmp_path):
-    """The full preset plans the translation runs; a reduced smoke study trains and reports them."""
-    assert any(s.experiment == "translation" for s in plan(PRESETS["full"]))
+    """The gpu preset plans the translation runs; a reduced smoke study trains and reports them."""
+    assert any(s.experiment == "translation" for s in plan(PRESETS["gpu"]))
     assert not any(s.experiment == "translation" for s in plan(PRESETS["default"]))
     preset = replace(PRESETS["smoke"], encodings=("rope",), ablations=(), tasks=False, translation=True,
                      norm=replace(PRESETS["smoke"].norm, placements=()))

@@ -9,18 +9,21 @@ import pytest
 import torch
 
 from modeling_study.study import parse_seeds
-from modeling_study.study.analysis import analyse_ablations, analyse_lm, analyse_norm, analyse_tasks, equal_claim
+from modeling_study.study.analysis import analyse_ablations, analyse_lm, analyse_norm, analyse_tasks, equal_claim, tally
 from modeling_study.study.lm import context_grid, context_losses, position_losses, target_positions
 from modeling_study.study.ngram import NGramModel, score_targets
 from modeling_study.study.presets import PRESETS
-from modeling_study.study.stats import INCONCLUSIVE, compare, mean_interval, noise_floor, summarise, t975, within
+from modeling_study.study.stats import INCONCLUSIVE, compare, compare_targets, mean_interval, noise_floor, summarise, t975, within
 
 # ------------------------------------------------------------------------------------------- stats
 
 
 def test_t_quantiles_are_students():
-    assert t975(1) == 12.706 and t975(2) == 4.303 and t975(4) == 2.776 and t975(30) == 2.042
-    assert t975(2.7) == 4.303  # fractional df rounds down: a wider interval, never a narrower one
+    # the printed table of t_{0.975, df} (3 decimals), and the closed form for df = 2: t = sqrt(2 / (1 - p^2) - 2)
+    for df, printed in ((1, 12.706), (2, 4.303), (4, 2.776), (30, 2.042), (1000, 1.962)):
+        assert t975(df) == pytest.approx(printed, abs=5e-4)
+    assert t975(2) == pytest.approx(math.sqrt(2 / (1 - 0.95 ** 2) - 2), rel=1e-12)
+    assert t975(2) > t975(2.7) > t975(3)  # Welch's fractional df: between its neighbours
     with pytest.raises(ValueError, match="at least 1 degree of freedom"):
         t975(0)
 
@@ -35,7 +38,34 @@ def test_summary_is_mean_and_sample_sd():
 
 def test_interval_by_hand():
     lo, hi = mean_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, n 3: 2 +- 4.303 / sqrt(3)
-    assert lo == pytest.approx(2 - 4.303 / math.sqrt(3)) and hi == pytest.approx(2 + 4.303 / math.sqrt(3))
+    assert lo == pytest.approx(2 - 4.303 / math.sqrt(3), abs=1e-3) and hi == pytest.approx(2 + 4.303 / math.sqrt(3), abs=1e-3)
+    assert mean_interval([2.0, 2.0]) == (2.0, 2.0) and mean_interval([1.0]) is None
+
+
+def test_targets_widen_the_interval_by_their_sampling_error():
+    """Crossed seeds x targets, by hand: D[s, t] = a - b; var(seed means)/S + var(target means)/T, Welch df."""
+    a = {1: [1.0, 2.0, 3.0, 6.0], 2: [1.5, 2.5, 3.5, 6.5], 3: [1.2, 2.1, 3.3, 6.2]}
+    b = [0.5, 0.5, 0.5, 0.5]  # a baseline that does not depend on the seed (an n-gram on the same targets)
+    D = np.array([[x - 0.5 for x in a[s]] for s in (1, 2, 3)])
+    seed_means, target_means = D.mean(axis=1), D.mean(axis=0)  # [2.5, 3.0, 2.7], [0.73, 1.7, 2.77, 5.8]
+    v1, v2 = seed_means.var(ddof=1) / 3, target_means.var(ddof=1) / 4
+    df = (v1 + v2) ** 2 / (v1 ** 2 / 2 + v2 ** 2 / 3)
+    half = t975(df) * math.sqrt(v1 + v2)
+    c = compare_targets(a, b)
+    assert c.difference.mean == pytest.approx(D.mean())
+    assert c.interval == pytest.approx((D.mean() - half, D.mean() + half))
+    # the seeds alone agree (per-seed means 2.5, 3.0, 2.7): their own interval excludes 0 ...
+    assert compare({s: m for s, m in zip((1, 2, 3), seed_means)}, {1: 0, 2: 0, 3: 0}).direction == "A > B"
+    # ... but four targets this spread (0.7 to 5.8) could have drawn a mean near 0: inconclusive
+    assert c.direction is None and "3 seeds x 4 targets" in c.reason
+    # paired by target: a constant shift of every target is certain however spread the targets are
+    shifted = {s: [x + 0.25 for x in a[s]] for s in a}
+    assert compare_targets(shifted, a).interval == pytest.approx((0.25, 0.25))
+    assert compare_targets(shifted, a).direction == "A > B"
+    # a target one condition could not score drops out of every seed; too few seeds say so
+    holes = {s: [None] + a[s][1:] for s in a}
+    assert compare_targets(holes, b).difference.mean == pytest.approx(D[:, 1:].mean())
+    assert "only 1 paired seed" in compare_targets({1: a[1]}, b).reason
 
 
 def test_overlapping_spreads_are_inconclusive():
@@ -132,8 +162,8 @@ def test_trigram_beats_bigram_on_a_deterministic_second_order_sequence():
 
 
 def test_ngram_input_errors():
-    with pytest.raises(ValueError, match="order must be 1, 2 or 3"):
-        NGramModel(CORPUS, 4, 4)
+    with pytest.raises(ValueError, match="order must be 1 to 5"):
+        NGramModel(CORPUS, 6, 4)
     with pytest.raises(ValueError, match=r"ids in \[0, 2\)"):
         NGramModel(CORPUS, 2, 2)
 
@@ -268,13 +298,22 @@ def test_ablation_and_norm_verdicts():
         grid += [cell("post", 1e-3, True, s, 5.0 + j), cell("post", 1e-3, False, s, 5.9 + j),
                  cell("pre", 1e-3, True, s, 4.9 + j), cell("pre", 1e-3, False, s, 4.95 + j)]
     grads = [{"status": "finished", "labels": {"placement": p, "seed": s}, "init_grad_norms": norms}
-             for s in (1, 2, 3) for p, norms in (("post", [1.0, 1.5 + 0.01 * s]), ("pre", [1.0, 0.5 + 0.01 * s]))]
+             for s in (1, 2, 3) for p, norms in (("post", [1.0, 2.0 + 0.01 * s]), ("pre", [1.0, 1.0 + 0.01 * s]))]
     preset = replace(PRESET, norm=replace(PRESET.norm, placements=("post", "pre"), learning_rates=(1e-3,)))
     norm = analyse_norm(grid, grads, preset, unigram_loss=6.0)
     verdicts = {c["claim"]: c["verdict"] for c in norm["claims"]}
     assert verdicts["lr 0.001: post-norm trains worse without warmup than with it"] == "agrees"
     assert verdicts["lr 0.001: warmup helps post-norm more than pre-norm"] == "agrees"
-    assert all(v == "agrees" for k, v in verdicts.items() if "initialisation" in k)
+    growth = {k: v for k, v in verdicts.items() if "initialisation" in k}
+    assert len(growth) == 2 and set(growth.values()) == {"agrees"}  # post doubles (> 1.5x), pre stays within 1.5x
+    # two-sided: a pre-norm gradient that halves toward the last layer is not "flat" (Xiong et al. Fig. 3), and a
+    # post-norm one that stays level does not "grow"; a ratio straddling the margin says neither
+    for post, pre, expected in (([1.0, 1.01], [1.0, 0.5], "disagrees"), ([1.0, 1.45], [1.0, 1.48], INCONCLUSIVE)):
+        grads = [{"status": "finished", "labels": {"placement": p, "seed": s},
+                  "init_grad_norms": [norms[0], norms[1] + 0.02 * s]} for s in (1, 2, 3) for p, norms in
+                 (("post", post), ("pre", pre))]
+        claims = [c for c in analyse_norm(grid, grads, preset, unigram_loss=6.0)["claims"] if "initialisation" in c["claim"]]
+        assert [c["verdict"] for c in claims] == [expected, expected], claims
     # "learned" = eval loss 0.1 nats below the unigram (6.0): post without warmup sits at 5.9 +- 0.01
     assert {c["placement"]: c["learned"] for c in norm["table"] if not c["warmup"]} == {"post": 1, "pre": 3}
 
@@ -293,7 +332,7 @@ def test_warmup_claims_need_post_norm_to_learn_in_one_of_the_two_cells():
     for text in ("lr 0.002: post-norm trains worse without warmup than with it",
                  "lr 0.002: warmup helps post-norm more than pre-norm"):
         assert claims[text]["verdict"] == INCONCLUSIVE
-        assert claims[text]["reason"].startswith("post-norm learned at lr 0.002 neither with nor without warmup")
+        assert claims[text]["reason"].startswith("post-norm did not train at lr 0.002, neither with nor without warmup")
     # one seed of post with warmup learns: the comparison is made again (and reads "disagrees" on these numbers)
     grid[0] = cell("post", True, 1, 5.5)
     claims = {c["claim"]: c for c in analyse_norm(grid, [], preset, unigram_loss=6.02)["claims"]}
@@ -341,3 +380,76 @@ def test_t5_note_names_the_buckets_training_never_reaches():
     note = _t5_note(64, {})
     assert f"buckets 0-{seen} of 32" in note and f"from distance {first} on" in note and "buckets 27-31" in note
     assert "reaches all 32 causal buckets" in _t5_note(512, {})
+
+
+def test_each_independent_question_is_counted_once():
+    """Orderings implied by two rows, the same pair at shorter contexts, token accuracy beside exact match, and
+    a rival with the very same numbers are shown but not tallied (the study issue counted ~9 independent of 18)."""
+    runs = []
+    for seed, j in zip((1, 2, 3), (0.0, 0.011, -0.007)):
+        runs += [_lm_run("alibi", seed, _curve(4.0, 4.0 + j / 3, jitter=j)), _lm_run("rope", seed, _curve(4.0, 4.6, jitter=j))]
+    preset = replace(PRESET, encodings=("rope", "alibi"))
+    lm = analyse_lm(runs, _baselines(value=4.5), preset)
+    pair = [c for c in lm["claims"] if c["claim"].startswith("alibi has a lower loss than rope")]
+    assert [c["claim"].split("with ")[1].split(" tokens")[0] for c in pair] == ["31", "63", "127"]
+    assert [c.get("counted", True) for c in pair] == [False, False, False]
+    assert "follows from them" in pair[-1]["repeats"] and "the same pair at 127" in pair[0]["repeats"]
+    assert pair[-1]["verdict"] == "agrees"  # still shown, with its verdict
+    rows = [r for r in lm["rows"] if r.get("verdict")]
+    assert tally(lm["claims"], rows) == {"agrees": 2, "disagrees": 0, INCONCLUSIVE: 0}  # the two rows, once each
+
+    def run(encoding, seed, far):
+        acc = {str(n): {"status": "finished", "exact_match": v, "token_accuracy": v, "n": 10}
+               for n, v in zip((4, 6, 8, 12), (1.0, far, far, far))}
+        return {"status": "finished", "labels": {"task": "sort", "encoding": encoding, "seed": seed}, "accuracy": acc,
+                "in_distribution_exact_match": 1.0}
+    runs = [run(e, s, far + 0.01 * s) for s in (1, 2, 3) for e, far in (("none", 0.5), ("sinusoidal", 0.0), ("rope", 0.0))]
+    for r in runs:
+        if r["labels"]["encoding"] != "none":
+            for n in ("6", "8", "12"):
+                r["accuracy"][n]["exact_match"] = 0.0  # both rivals: exactly 0 on every seed
+    claims = analyse_tasks(runs, PRESETS["default"])["claims"]
+    counted = [c["claim"] for c in claims if c.get("counted", True)]
+    assert counted == ["sort: none generalises past L better than sinusoidal (exact match)"]
+    twin = next(c for c in claims if c["claim"] == "sort: none generalises past L better than rope (exact match)")
+    assert twin["verdict"] == "agrees" and "identical to rope's" in twin["repeats"]
+    assert tally(claims) == {"agrees": 1, "disagrees": 0, INCONCLUSIVE: 0}
+
+
+def test_lm_baselines_and_cells_are_compared_on_the_same_targets():
+    """Per-target baselines pair with the models target by target; a norm cell that never leaves the unigram of
+    its own tokens 'did not train' and is never ranked; a best learning rate at the grid's edge is named."""
+    def lm_run(encoding, seed, values):
+        run = _lm_run(encoding, seed, _curve(4.0, 4.0))
+        run["context"]["nll"]["15"] = values
+        return run
+    spread = [1.0, 7.0, 2.5, 5.5]  # targets this different: four of them cannot separate 0.3 nats
+    runs = [lm_run("rope", s, [v + 0.01 * s for v in spread]) for s in (1, 2, 3)]
+    baselines = _baselines(value=4.5)
+    baselines["5-gram"] = dict(baselines["trigram"])
+    baselines["per_target"] = {"unigram": [v + 2.0 for v in spread], "trigram": [v + 0.3 for v in spread[::-1]],
+                               "5-gram": [v + 0.3 for v in spread]}
+    row = analyse_lm(runs, baselines, replace(PRESET, encodings=("rope",)))["rows"][0]
+    assert row["beats_unigram"]["direction"] == "A < B"
+    assert row["beats_5gram"]["direction"] == "A < B"  # paired by target: a constant 0.3 below, on every target
+    assert row["beats_trigram"]["direction"] is None  # the same mean gap, but targets unpaired by order: not separable
+    assert "per_target" not in analyse_lm(runs, baselines, replace(PRESET, encodings=("rope",)))["baselines"]
+
+    def cell(p, lr, seed, values):
+        return {"status": "finished", "labels": {"placement": p, "lr": lr, "warmup": True, "seed": seed},
+                "training": {"eval_loss": 1.0}, "context": {"ks": [15], "nll": {"15": values}}}
+    unigram = [3.0, 3.2, 2.8, 3.0]
+    grid = [cell(p, lr, s, [u + shift + 0.01 * s for u in unigram]) for s in (1, 2, 3)
+            for p, lr, shift in (("post", 1e-3, -0.05), ("post", 2e-3, -0.05), ("pre", 1e-3, -0.6), ("pre", 2e-3, -0.4))]
+    preset = replace(PRESET, norm=replace(PRESET.norm, placements=("post", "pre"), learning_rates=(1e-3, 2e-3)))
+    norm = analyse_norm(grid, [], preset, unigram_loss=99.0, unigram_targets=unigram)  # 99: the LM's, not these tokens
+    assert norm["threshold"] == pytest.approx(3.0) and norm["measured_on"].startswith("4 validation targets")
+    trained = {(c["placement"], c["lr"]): c["trained"] for c in norm["table"]}
+    assert trained == {("post", 1e-3): False, ("post", 2e-3): False, ("pre", 1e-3): True, ("pre", 2e-3): True}
+    best = next(c for c in norm["claims"] if c["claim"].startswith("pre-norm without warmup reaches"))
+    assert best["verdict"] == INCONCLUSIVE and "did not train at any grid learning rate" in best["reason"]
+    assert norm["edges"] == []  # no pre-norm run without warmup here: nothing to place on the grid
+    grid += [dict(c, labels=dict(c["labels"], warmup=False)) for c in grid if c["labels"]["placement"] == "pre"]
+    edges = analyse_norm(grid, [], preset, unigram_loss=99.0, unigram_targets=unigram)["edges"]
+    assert edges == ["pre-norm's best learning rate (0.001) is at the edge of the grid [0.001, 0.002]: the grid does "
+                     "not bracket its optimum"]

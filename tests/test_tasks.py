@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from modeling_study.study.runner import DIVERGED, FINISHED, NOT_APPLICABLE
+from modeling_study.study.spec import DIVERGED, FINISHED, NOT_APPLICABLE
 from modeling_study.study.tasks import (
     BOS,
     EOS,

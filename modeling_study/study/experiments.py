@@ -22,27 +22,24 @@ import numpy as np
 import torch
 
 from modeling_study import POSITION_ENCODINGS
-from modeling_study.data import corpus_path
+from modeling_study.data import corpus_path, tokenizer_path
 
 from .presets import ABLATIONS, Preset
-from .runner import DIVERGED, FINISHED, RunSpec
+from .spec import DIVERGED, FINISHED, RunSpec
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-# The study's tokenizers, by Preset.tokenizer: the repository's byte-level BPE (4,096 tokens) and its
+# The study's tokenizers, by Preset.tokenizer: the package's byte-level BPE (4,096 tokens) and its
 # byte tokenizer (256 bytes + 5 specials, no merges: one token per byte of the corpus text), both
-# made by scripts/train_tokenizer.py from the corpus train split (--vocab_size 4096 / 261).
-TOKENIZERS = {"bpe": REPOSITORY / "tokenizer", "bytes": REPOSITORY / "tokenizer" / "bytes"}
+# made by train_tokenizer.py from the corpus train split (--vocab_size 4096 / 261).
 CORPUS_EXPERIMENTS = ("lm", "ablation", "norm_grid", "init_grad")  # trained on the embedded corpus
 
 
 def _tokenizer_name(name: str = "bpe") -> str:
-    """The folder of one of the repository's tokenizers (``TOKENIZERS``), trained on the embedded corpus."""
-    if name not in TOKENIZERS:
-        raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}, got {name!r}.")
-    if not TOKENIZERS[name].is_dir():
-        raise FileNotFoundError(f"The study needs the repository's tokenizer folder {TOKENIZERS[name]}; "
-                                "run it from a checkout.")
-    return str(TOKENIZERS[name])
+    """The folder of one of the package's tokenizers (``modeling_study.data.tokenizer_path``)."""
+    path = tokenizer_path(name)
+    if not path.is_dir():
+        raise FileNotFoundError(f"The study needs the tokenizer folder {path}, which is missing: reinstall the "
+                                "package, or in a checkout restore tokenizer/ with git.")
+    return str(path)
 
 
 def _common(seed: int, steps: int, batch_size: int, max_eval_samples: int, tokenizer: str) -> dict:
@@ -92,6 +89,11 @@ def plan_lm(preset: Preset, seeds) -> list[RunSpec]:
     return specs
 
 
+def _targets(train_length: int, factor: int, count: int) -> dict:
+    """What ``measure_ablation`` scores: ``count`` validation targets with L - 1 tokens of context."""
+    return {"train_length": train_length, "factor": factor, "context_targets": count}
+
+
 def plan_ablations(preset: Preset, seeds) -> list[RunSpec]:
     specs = []
     for name in preset.ablations:
@@ -104,7 +106,9 @@ def plan_ablations(preset: Preset, seeds) -> list[RunSpec]:
         for seed in seeds:
             train, overrides = lm_train(preset, seed, **changes)
             specs.append(RunSpec("ablation", f"{name}/seed{seed}", train, overrides,
-                                 labels={"variant": name, "seed": seed}))
+                                 labels={"variant": name, "seed": seed}, measure=_targets(preset.lm.train_length,
+                                                                                         preset.lm.factor,
+                                                                                         preset.lm.context_targets)))
     return specs
 
 
@@ -134,7 +138,8 @@ def plan_norm_grid(preset: Preset, seeds) -> list[RunSpec]:
                         lr_scheduler_type="linear",
                     )
                     specs.append(RunSpec("norm_grid", f"{placement}/lr{lr:g}/warmup{warmup}/seed{seed}", train,
-                                         labels={"placement": placement, "lr": lr, "warmup": warmup > 0, "seed": seed}))
+                                         labels={"placement": placement, "lr": lr, "warmup": warmup > 0, "seed": seed},
+                                         measure=_targets(grid.train_length, 1, preset.lm.context_targets)))
     return specs
 
 
@@ -238,7 +243,23 @@ def measure_lm(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dic
 
 
 def measure_ablation(spec: RunSpec, work_dir: Path, keep_weights: bool = False) -> dict:
-    return _train(spec, work_dir, keep_weights)[2]
+    """Train, then score the same validation targets as the language models with L - 1 tokens of context.
+
+    Per-target losses pair an ablation with the rope baseline target by target (and a norm-grid cell
+    with the unigram on the very same targets), so the verdicts' intervals cover the sampling of
+    targets as well as seeds. Specs without ``measure`` (runs cached before this) keep eval_loss only.
+    """
+    from .lm import context_losses
+
+    model, _, result = _train(spec, work_dir, keep_weights)
+    m = spec.measure
+    if result["status"] != FINISHED or "context_targets" not in m:
+        return result
+    tokenizer = spec.train["tokenizer_name"]
+    k = m["train_length"] - 1
+    targets = lm_targets(tokenizer, m["train_length"], m["factor"], m["context_targets"])
+    result["context"] = {"ks": [k], "nll": context_losses(model, token_stream("validation", tokenizer), targets, [k])}
+    return result
 
 
 measure_norm_grid = measure_ablation
@@ -297,7 +318,7 @@ _MEMO: dict = {}
 
 
 def ngram_baselines(preset: Preset) -> dict:
-    """Unigram, bigram and trigram (Kneser-Ney, fitted on the training split) on the LM targets, at every k.
+    """Kneser-Ney n-grams of orders 1-5 (fitted on the training split) on the LM targets, at every k.
 
     Memoised per process (they depend only on the tokenizer, the corpus and the LM settings).
     """
@@ -308,7 +329,12 @@ def ngram_baselines(preset: Preset) -> dict:
     return _MEMO[key]
 
 
+NGRAM_ORDERS = ((1, "unigram"), (2, "bigram"), (3, "trigram"), (4, "4-gram"), (5, "5-gram"))
+
+
 def _ngram_baselines(preset: Preset) -> dict:
+    """Mean NLL per baseline and k; ``per_target`` at k = L - 1 (paired with the models target by target);
+    ``norm_unigram``: the unigram on the norm grid's own targets (its "did not train" threshold)."""
     from .lm import context_grid
     from .ngram import NGramModel, score_targets
 
@@ -318,11 +344,16 @@ def _ngram_baselines(preset: Preset) -> dict:
     stream = token_stream("validation", tokenizer).numpy()
     targets = lm_targets(tokenizer, lm.train_length, lm.factor, lm.context_targets)
     vocab = int(max(train.max(), stream.max())) + 1
-    out = {}
-    for order, name in ((1, "unigram"), (2, "bigram"), (3, "trigram")):
+    out: dict = {"per_target": {}}
+    for order, name in NGRAM_ORDERS:
         model = NGramModel(train, order, vocab)
         out[name] = {str(k): float(score_targets(model, stream, targets, k).mean())
                      for k in context_grid(lm.train_length, lm.factor)}
+        out["per_target"][name] = score_targets(model, stream, targets, lm.train_length - 1).tolist()
+        if order == 1:
+            grid = preset.norm
+            norm_targets = lm_targets(tokenizer, grid.train_length, 1, lm.context_targets)
+            out["norm_unigram"] = score_targets(model, stream, norm_targets, grid.train_length - 1).tolist()
     return out
 
 

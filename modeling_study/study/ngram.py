@@ -61,12 +61,15 @@ def _gram_keys(ids: np.ndarray, k: int, vocab_size: int) -> np.ndarray:
     return keys
 
 
+MAX_ORDER = 5  # a byte 5-gram: the strongest baseline the study's models are held against
+
+
 class NGramModel:
-    """An interpolated Kneser-Ney model of ``order`` 1, 2 or 3 over ids ``< vocab_size``."""
+    """An interpolated Kneser-Ney model of ``order`` 1 to ``MAX_ORDER`` over ids ``< vocab_size``."""
 
     def __init__(self, train_ids, order: int, vocab_size: int, discount: float = DISCOUNT):
-        if order not in (1, 2, 3):
-            raise ValueError(f"order must be 1, 2 or 3, got {order!r}.")
+        if order not in range(1, MAX_ORDER + 1):
+            raise ValueError(f"order must be 1 to {MAX_ORDER}, got {order!r}.")
         if not 0 < discount < 1:
             raise ValueError(f"discount must be in (0, 1), got {discount!r}.")
         ids = np.asarray(train_ids, dtype=np.int64)
@@ -134,4 +137,4 @@ def score_targets(model: NGramModel, stream: np.ndarray, target_positions: np.nd
     return model.nll(contexts, stream[t], available)
 
 
-__all__ = ["DISCOUNT", "NGramModel", "score_targets"]
+__all__ = ["DISCOUNT", "MAX_ORDER", "NGramModel", "score_targets"]

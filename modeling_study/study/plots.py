@@ -38,7 +38,9 @@ def plot_context(lm: dict, path: Path) -> None:
         style = "-" if row["learned"] and row["uses_context_ok"] else "--"
         _band(ax, ks, means, sds, marker="o", markersize=3, linestyle=style,
               label=row["encoding"] + ("" if style == "-" else " (no verdict)"))
-    for name, style in (("bigram", ":"), ("trigram", "-.")):
+    for name, style in (("bigram", ":"), ("trigram", "-."), ("5-gram", (0, (1, 3)))):
+        if name not in lm["baselines"]:
+            continue
         values = [lm["baselines"][name][str(k)] for k in ks]
         ax.plot(ks, values, color="black", linestyle=style, linewidth=1, label=f"{name} (Kneser-Ney, train split)")
     L = lm["train_length"]

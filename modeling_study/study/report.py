@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import plots
-from .analysis import LEARNED_TASK, analyse_ablations, analyse_lm, analyse_norm, analyse_tasks, tally
-from .runner import FAILED, write_json_atomic
+from .analysis import LEARNED_TASK, TRAINED_MARGIN, analyse_ablations, analyse_lm, analyse_norm, analyse_tasks, tally
+from .spec import FAILED, PENDING
+from .store import write_json_atomic
 from .stats import INCONCLUSIVE, t975
 
 TOKENIZER_TEXT = {  # Preset.tokenizer -> how the report names it
@@ -53,7 +54,8 @@ def _verdict(v: str) -> str:
 def _claims_md(claims: list[dict]) -> list[str]:
     out = ["| claim | source | measured | verdict | why |", "|---|---|---|---|---|"]
     for c in claims:
-        out.append(f"| {c['claim']} | {c['source']} | {c['numbers']} | {_verdict(c['verdict'])} | {c['reason']} |")
+        verdict = _verdict(c["verdict"]) + ("" if c.get("counted", True) else f" (not counted: repeats {c['repeats']})")
+        out.append(f"| {c['claim']} | {c['source']} | {c['numbers']} | {verdict} | {c['reason']} |")
     return out + [""]
 
 
@@ -87,7 +89,8 @@ def write_report(output_dir: Path, preset, seeds, runs: list[dict], ambiguity: d
     unigram = baselines["unigram"][str(preset.lm.train_length - 1)]
     lm = analyse_lm(by_experiment.get("lm", []), baselines, preset)
     ablations = analyse_ablations(by_experiment.get("ablation", []), by_experiment.get("lm", []), preset)
-    norm = analyse_norm(by_experiment.get("norm_grid", []), by_experiment.get("init_grad", []), preset, unigram)
+    norm = analyse_norm(by_experiment.get("norm_grid", []), by_experiment.get("init_grad", []), preset, unigram,
+                        baselines.get("norm_unigram"))
     tasks = analyse_tasks(by_experiment.get("tasks", []), preset) if by_experiment.get("tasks") else None
     translation_md = None
     if by_experiment.get("translation"):
@@ -141,18 +144,32 @@ def render_markdown(meta, preset, runs, lm, ablations, norm, tasks, translation_
             f"embedded King James Bible corpus and {TOKENIZER_TEXT[preset.tokenizer]}.", "",
             "**How to read the verdicts.** Every condition is trained once per seed; two conditions are compared "
             "seed by seed (same seed, same data order), and a difference is stated only when the two-sided 95% "
-            f"Student-t interval of the mean paired difference excludes zero (n = {n}: mean ± "
-            f"{_fmt(t975(max(n - 1, 1)), 2)} x sd / "
-            f"sqrt({n})). Otherwise the verdict is *{INCONCLUSIVE}*, with the interval as the reason. "
-            "Tables give mean ± sample standard deviation over seeds. \"About equal\" needs the whole interval "
-            f"inside ±{preset.equal_margin} nats; \"holds\" needs the loss with 8L - 1 tokens of context within "
-            f"{preset.holds_margin} nats of the loss with L - 1. All margins are fixed in the preset before any run.", "",
+            "interval of the mean paired difference excludes zero. Where a measure is a mean over sampled target "
+            f"tokens ({preset.lm.context_targets} per run), the comparison is paired by target too and the interval "
+            "covers both samplings: var(per-seed means) / seeds + var(per-target means) / targets, Student-t with "
+            "Welch-Satterthwaite degrees of freedom, so a gap that another draw of targets could close is not a "
+            f"difference. Measures without targets use the paired t interval over seeds (n = {n}: mean ± "
+            f"{_fmt(t975(max(n - 1, 1)), 2)} x sd / sqrt({n})). Otherwise the verdict is *{INCONCLUSIVE}*, with the "
+            "interval as the reason. Tables give mean ± sample standard deviation over seeds. \"About equal\" needs "
+            f"the whole interval inside ±{preset.equal_margin} nats (half the smallest gap Shazeer 2020, Table 1 calls "
+            f"a difference); \"holds\" needs the loss with 8L - 1 tokens of context within {preset.holds_margin} nats "
+            "of the loss with L - 1. All margins are fixed in the preset before any run.", "",
             f"**Tally:** {t.get('agrees', 0)} agree, {t.get('disagrees', 0)} disagree, {t.get(INCONCLUSIVE, 0)} "
-            f"inconclusive at this budget.", ""]
+            "inconclusive at this budget, counting each independent question once (a claim that repeats another, "
+            "or follows from two others, is shown with \"not counted\" and what it repeats).", ""]
     failed = [r for r in runs if r["status"] == FAILED]
     if failed:
         out += ["**Failed runs** (not cached; the next invocation retries them): "
                 + "; ".join(f"{r['experiment']}/{r['name']}: {r['error']}" for r in failed), ""]
+    pending = [r for r in runs if r["status"] == PENDING]
+    if pending:
+        from .presets import GROUPS
+
+        left = {g: sum(r["experiment"] in experiments for r in pending) for g, experiments in GROUPS.items()}
+        out += [f"**Pending: {len(pending)} of {len(runs)} planned runs are not trained yet**, so every verdict that "
+                "needs them is inconclusive here. Train them with "
+                + "; ".join(f"`run_study.py --preset {preset.name} --group {g}` ({k} runs)" for g, k in left.items() if k)
+                + " (add `--time_budget SECONDS` to stop cleanly in time and continue on the next call).", ""]
     out += _lm_md(lm, preset, n)
     out += _ablation_md(ablations, preset, n)
     out += _norm_md(norm, preset, n)
@@ -173,14 +190,15 @@ def render_markdown(meta, preset, runs, lm, ablations, norm, tasks, translation_
     out += ["", f"{matched} of {len(ambiguity['verdicts'])} verdicts as expected: only no encoding with bidirectional "
             "attention leaves the two dogs identical; the causal mask alone leaks order (Haviv et al. 2022).", ""]
 
-    out += ["## Runs", "", "| experiment | runs | finished | diverged | failed | from cache | training time (s) |",
-            "|---|---|---|---|---|---|---|"]
+    out += ["## Runs", "", "| experiment | runs | finished | diverged | failed | pending | from cache | training time (s) |",
+            "|---|---|---|---|---|---|---|---|"]
     groups: dict = {}
     for run in runs:
         groups.setdefault(run["experiment"], []).append(run)
     for name, group in groups.items():
         out.append(f"| {name} | {len(group)} | {sum(r['status'] == 'finished' for r in group)} | "
                    f"{sum(r['status'] == 'diverged' for r in group)} | {sum(r['status'] == FAILED for r in group)} | "
+                   f"{sum(r['status'] == PENDING for r in group)} | "
                    f"{sum(bool(r.get('cached')) for r in group)} | {sum(r.get('wall_time') or 0 for r in group):.0f} |")
     out += ["", "Every run's measurements (loss curves, per-target and per-position losses) are kept in "
             "`runs/<key>.json`, so a new analysis of the same runs does not retrain.", ""]
@@ -229,24 +247,30 @@ def _lm_md(lm, preset, n) -> list[str]:
            "every k scores the same tokens with the same context length, so a longer window earns nothing for free.", "",
            "**Baselines** (interpolated Kneser-Ney, fitted on the training split, scored on exactly these targets with "
            f"the same context): unigram {_fmt(b['unigram'][ind])} nats (perplexity {math.exp(b['unigram'][ind]):.0f}), "
-           f"bigram {_fmt(b['bigram'][ind])} ({math.exp(b['bigram'][ind]):.1f}), trigram {_fmt(b['trigram'][ind])} "
-           f"({math.exp(b['trigram'][ind]):.1f}). A model not below the unigram did not learn; one not below the "
-           "trigram is reported as such. A model whose loss does not drop by more than "
+           + ", ".join(f"{name} {_fmt(b[name][ind])} ({math.exp(b[name][ind]):.1f})"
+                       for name in ("bigram", "trigram", "4-gram", "5-gram") if name in b)
+           + ". A model not below the unigram did not learn; whether it beats the trigram and the 5-gram is tested on "
+           "the same targets, paired target by target. A model whose loss does not drop by more than "
            f"{preset.uses_context_margin} nats between k = 4 and k = {ind} uses no context past 4 tokens and gets no "
            "extrapolation verdict.", "",
            f"Noise floor: the median over encodings of the seed-to-seed sd of the loss at k = {ind} is "
            f"{_fmt(lm['noise_floor'], 4)} nats.", ""]
     ks = [k for k in sorted({1, 4, L // 4, int(ind), 2 * L - 1, int(far)}) if lm["ks"] and k in lm["ks"]]
+    beaten = {"A < B": "yes", "A > B": "no (worse)", None: "not separable"}
+    half_window = {"A > B": "yes", "A < B": "no (worse)", None: "not separable"}
     out += ["| encoding | " + " | ".join(f"loss k={k}" for k in ks) + " | ppl k=" + ind
-            + " | beats trigram | uses context | ppl(8L-1)/ppl(L-1) | this run | published | verdict |",
-            "|" + "---|" * (len(ks) + 8)]
+            + " | beats trigram | beats 5-gram | uses context | reads L/2 (loss k=L/8 > k=L/2) | ppl(8L-1)/ppl(L-1) | "
+            "this run | published | verdict |",
+            "|" + "---|" * (len(ks) + 10)]
     for row in lm["rows"]:
         cells = [_ms(row["loss"].get(str(k))) if row["loss"].get(str(k), {}).get("mean") is not None else "n/a" for k in ks]
         mean_in = row["loss"].get(ind, {}).get("mean")
-        beats = row["beats_trigram"]["direction"]
+        five = row.get("beats_5gram")
+        half = row.get("uses_half_window")
         out.append(f"| {row['encoding']} | " + " | ".join(cells) + f" | {_fmt(math.exp(mean_in), 1) if mean_in else '-'} | "
-                   f"{ {'A < B': 'yes', 'A > B': 'no (worse)', None: 'not separable'}[beats]} | "
-                   f"{'yes' if row['uses_context_ok'] else 'no'} | {_ms(row['ratio'], 2)} | "
+                   f"{beaten[row['beats_trigram']['direction']]} | {beaten[five['direction']] if five else '-'} | "
+                   f"{'yes' if row['uses_context_ok'] else 'no'} | {half_window[half['direction']] if half else '-'} | "
+                   f"{_ms(row['ratio'], 2)} | "
                    f"{row['measured'] or ('did not learn' if not row['learned'] else 'no verdict')} | "
                    f"{row['published']} | {_verdict(row['verdict']) if row['verdict'] else '-'} |")
     if L // 4 > 4 and L // 4 in ks:
@@ -262,7 +286,8 @@ def _lm_md(lm, preset, n) -> list[str]:
             f"{L - 1} per dimension against tokens of RMS 1, so after the first norm the token is a small perturbation "
             "of a position vector that is the same direction for every position; the model cannot read the token, "
             "which is why the naive scheme fails.", "",
-            "Orderings of Press et al. at the longest context:", ""]
+            "Orderings of Press et al. at 2L - 1, 4L - 1 and 8L - 1 tokens of context (one question per pair, at the "
+            "longest; each paired by seed and target):", ""]
     out += _claims_md(lm["claims"])
     out += [f"![loss against context length]({PLOTS['context']})", "",
             f"![loss against position]({PLOTS['positions']})", ""]
@@ -275,7 +300,9 @@ def _ablation_md(ablations, preset, n) -> list[str]:
            f"loss {_ms(ablations['baseline'])} nats, n = {n}); each variant changes one thing and is trained with the same "
            "seeds. ReLU and GELU feed-forwards are 1.5x wider than the gated ones, so all have the same parameter count "
            "(Shazeer 2020). Label smoothing is scored on the unsmoothed loss.", ""]
-    out += ["| variant | difference in eval loss (variant - baseline) | 95% CI | claim | source | verdict | why |",
+    measured = sorted({r.get("measured_on", "eval loss") for r in ablations["rows"]})
+    out += [f"Measured on: {'; '.join(measured)}.", "",
+            "| variant | difference in loss (variant - baseline) | 95% CI | claim | source | verdict | why |",
             "|---|---|---|---|---|---|---|"]
     for r in ablations["rows"]:
         d = r["difference"]
@@ -296,13 +323,21 @@ def _norm_md(norm, preset, n) -> list[str]:
            f"placement at learning rates {', '.join(f'{lr:g}' for lr in g.learning_rates)}, with {g.warmup_steps} "
            f"warmup steps and without, {n} seeds each. Every cell is reported. Divergence (NaN/Inf, or a loss above 3x "
            "its best) stops a run and counts as a result.", "",
-           "| placement | lr | warmup | eval loss | learned (of n) | diverged (of n) |", "|---|---|---|---|---|---|"]
+           f"Loss: {norm.get('measured_on', 'eval loss')}. A cell in which no seed gets {TRAINED_MARGIN} nats below the "
+           f"unigram on the same tokens ({_fmt(norm.get('threshold'))} nats) **did not train**: it is shown as such and "
+           "never ranked.", "",
+           "| placement | lr | warmup | loss | learned (of n) | diverged (of n) |", "|---|---|---|---|---|---|"]
     for c in norm["table"]:
-        out.append(f"| {c['placement']} | {c['lr']:g} | {'yes' if c['warmup'] else 'no'} | {_ms(c['loss'])} | "
+        shown = _ms(c["loss"]) if c.get("trained", True) else f"did not train ({_ms(c['loss'])})"
+        out.append(f"| {c['placement']} | {c['lr']:g} | {'yes' if c['warmup'] else 'no'} | {shown} | "
                    f"{c['learned']} of {c['n']} | {c['diverged']} of {c['n']} |")
+    if norm.get("edges"):
+        out += ["", "**The grid does not bracket every optimum:** " + "; ".join(norm["edges"])
+                + ". A larger grid is needed before the best learning rates are compared."]
     out += ["", f"Gradient norm of each layer's feed-forward weights at initialisation, averaged over {g.grad_batches} "
             f"batches per seed: log(last / first) {', '.join(f'{p} {_ms(s)}' for p, s in norm['growth'].items())} "
-            "(mean ± sd over seeds; 'grows' means the ratio exceeds 1.1 with 95% confidence).", ""]
+            f"(mean ± sd over seeds). Both directions are tested: 'flat' needs the whole 95% interval of the ratio "
+            f"within {1 / preset.flat_ratio:.2f}-{preset.flat_ratio:g}, 'grows' needs it above {preset.flat_ratio:g}.", ""]
     out += _claims_md(norm["claims"])
     out += [f"![norm placement grid]({PLOTS['norm_grid']})", "",
             f"![gradient norm per layer at initialisation]({PLOTS['init_grads']})", ""]

@@ -1,6 +1,6 @@
-"""Plan, run and cache the study's training runs.
+"""Schedule and cache the study's training runs (the runner: it plans nothing and reports nothing).
 
-Every run is a ``RunSpec``: what to pass to ``make_arguments`` and what to measure afterwards. Its
+Every run is a ``RunSpec`` (``spec.py``): what to pass to ``make_arguments`` and what to measure afterwards. Its
 key is a hash of the spec, the package, torch and transformers versions and the source of the model,
 training and study code (an edit there retrains); a finished run's
 result is written atomically to ``<output_dir>/runs/<key>.json`` the moment it finishes, so a
@@ -10,95 +10,17 @@ recorded in the report but not cached, so the next invocation tries them again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from .presets import PRESETS, Preset
-
-FINISHED, DIVERGED, NOT_APPLICABLE, FAILED = "finished", "diverged", "not_applicable", "failed"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    experiment: str  # a key of experiments.MEASURES: "lm", "ablation", "norm_grid", "init_grad", "tasks", ...
-    name: str  # unique within the experiment, seed included: e.g. "rope/seed42"
-    train: dict  # keyword arguments of modeling_study.training.make_arguments (no output_dir)
-    config_overrides: dict = field(default_factory=dict)  # extra StudyConfig fields (run_training's config_overrides)
-    labels: dict = field(default_factory=dict)  # for the report: e.g. {"placement": "post", "warmup": False, "seed": 42}
-    measure: dict = field(default_factory=dict)  # what to measure after training (the experiment's own settings)
-
-    def key(self) -> str:
-        import torch
-        import transformers
-
-        from modeling_study import __version__
-
-        versions = {"modeling_study": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                    "code": code_fingerprint()}
-        payload = json.dumps({"spec": asdict(self), "versions": versions}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def code_fingerprint() -> str:
-    """Hash of the sources that decide a run's numbers (model, training, study), so an edit retrains."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted([*package.glob("*.py"), *package.glob("training/*.py"), *package.glob("study/*.py")]):
-        # not in a run's cached numbers: reporting, analysis and the baselines computed at report time
-        if path.name not in ("report.py", "plots.py", "analysis.py", "stats.py", "ngram.py", "ambiguity.py",
-                             "convert.py", "model_card.py"):
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file.
-
-    mkstemp creates the file 0600; it gets the mode any other output gets (0666 minus the umask).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, allow_nan=False, default=_json_default)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(value):
-    if isinstance(value, float):
-        return None
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _finite(value):
-    """NaN/Inf -> None, recursively, so results.json stays strict JSON."""
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+from .spec import FAILED, RunSpec
+from .store import finite, write_json_atomic
 
 
 class _threads:
@@ -132,7 +54,7 @@ def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: b
     losses), so a new analysis of the same runs does not retrain. ``keep_weights`` also keeps the
     trained model (safetensors) in ``<cache_dir>/<key>/final``; otherwise the work folder is deleted.
     """
-    from .experiments import measure
+    from .experiments import measure  # the experiments layer: below the runner, which only schedules
 
     key = key or spec.key()
     cached = cache_dir / f"{key}.json"
@@ -148,7 +70,7 @@ def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: b
         # Trainer's log lines and save bars go to the run's log file; the study shows one bar over the runs
         with open(cache_dir / f"{key}.log", "w") as log, redirect_stdout(log), redirect_stderr(log), _threads(num_threads):
             result = measure(spec, work_dir, keep_weights=keep_weights)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BudgetExceeded):
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
     except Exception as error:  # one broken run must not stop the study
@@ -159,7 +81,7 @@ def run_one(spec: RunSpec, cache_dir: Path, force: bool = False, keep_weights: b
         shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints and weights: the measurements are kept instead
     result.update(experiment=spec.experiment, name=spec.name, labels=spec.labels, key=key,
                   spec=asdict(spec), wall_time=time.perf_counter() - start)
-    result = _finite(result)
+    result = finite(result)
     write_json_atomic(cached, result)
     result["cached"] = False
     return result
@@ -183,24 +105,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def _spec_id(spec: dict) -> str:
-    return json.dumps(spec, sort_keys=True, default=str)
-
-
-def cached_results(cache_dir: Path) -> dict:
-    """Every cached run in ``cache_dir`` by its spec (whatever code version trained it), newest first wins."""
-    found: dict = {}
-    for path in sorted(Path(cache_dir).glob("*.json"), key=lambda p: p.stat().st_mtime):
-        try:
-            result = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(result, dict) and "spec" in result:
-            found[_spec_id(result["spec"])] = result
-    return found
-
-
-def default_jobs(preset: Preset) -> int:
+def default_jobs(preset) -> int:
     """Runs at a time: one per usable CPU core when each run uses one torch thread, else 1."""
     if preset.num_threads is None:
         return 1
@@ -222,81 +127,111 @@ def _indexed_run(job: tuple) -> tuple[int, dict]:
     return i, run_one(spec, key=key, **kwargs)
 
 
+class BudgetExceeded(BaseException):
+    """The study's time budget ran out while a run was training (a BaseException, like Ctrl-C: never a failed run)."""
+
+
+class _alarm:
+    """Raise ``BudgetExceeded`` in this (main) thread at ``deadline`` (a ``time.monotonic()`` value; None: never)."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+
+    def _fire(self, *args):
+        raise BudgetExceeded
+
+    def __enter__(self):
+        import signal
+
+        if self.deadline is not None:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, max(self.deadline - time.monotonic(), 1e-3))
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.deadline is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def _is_cached(spec_key: str, cache_dir: Path, force: bool) -> bool:
+    return not force and (cache_dir / f"{spec_key}.json").exists()
+
+
+def _fits(spec: RunSpec, durations: dict, deadline: float | None) -> bool:
+    """Start a run only if it can finish before the deadline: its experiment's longest run so far must fit."""
+    if deadline is None:
+        return True
+    return time.monotonic() + durations.get(spec.experiment, 0.0) < deadline
+
+
+def _abandon(cache_dir: Path, key: str) -> None:
+    shutil.rmtree(cache_dir / key, ignore_errors=True)  # its work folder; its result file was never written
+
+
 def _run_all(specs: list[RunSpec], cache_dir: Path, *, jobs: int, force: bool, keep_weights: bool,
-             num_threads: int | None, bar) -> list[dict]:
+             num_threads: int | None, bar, deadline: float | None = None) -> list[dict | None]:
     """Every spec's result, in plan order; ``jobs`` > 1 trains that many runs at once in worker processes.
 
     Workers are spawned (a fork of a process whose OpenMP pool has started can hang). Each run writes
     its own cache file atomically, so results do not depend on ``jobs`` (one torch thread gives the
     same numbers in any process) and Ctrl-C, which terminates the workers, loses only runs in progress.
+
+    ``deadline`` (a ``time.monotonic()`` value): no run starts unless the longest run of its experiment
+    trained so far would end before it, and a run still training at the deadline is abandoned (its
+    worker terminated, or interrupted in this process, its work folder removed; a result file is only
+    ever written whole). A spec not run has ``None`` in the returned list: the next call trains it.
     """
     kwargs = dict(cache_dir=cache_dir, force=force, keep_weights=keep_weights, num_threads=num_threads)
     keys = [spec.key() for spec in specs]  # now: the code as it is when the study starts
     results: list = [None] * len(specs)
+    durations: dict = {}  # experiment -> longest training time seen in this call (s)
+
+    def record(i: int, result: dict, seconds: float) -> None:
+        results[i] = result
+        if not result.get("cached"):
+            durations[specs[i].experiment] = max(durations.get(specs[i].experiment, 0.0), seconds)
+        bar.set_postfix_str(f"{specs[i].experiment}: {specs[i].name}")
+        bar.update()
+
     if jobs == 1:
         for i, spec in enumerate(specs):
+            if not (_is_cached(keys[i], cache_dir, force) or _fits(spec, durations, deadline)):
+                continue
             bar.set_postfix_str(f"{spec.experiment}: {spec.name}")
-            results[i] = run_one(spec, key=keys[i], **kwargs)
-            bar.update()
+            started = time.monotonic()
+            try:
+                with _alarm(None if _is_cached(keys[i], cache_dir, force) else deadline):
+                    result = run_one(spec, key=keys[i], **kwargs)
+            except BudgetExceeded:
+                _abandon(cache_dir, keys[i])
+                break
+            record(i, result, time.monotonic() - started)
         return results
     import multiprocessing
 
     from .experiments import prepare_data
 
     prepare_data(specs)  # fill the datasets cache once, before workers read it at the same time
+    waiting = list(range(len(specs)))
+    running: dict = {}  # plan index -> (AsyncResult, start time)
     with multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_init) as pool:  # exit: terminate
-        for i, result in pool.imap_unordered(_indexed_run, [(i, spec, keys[i], kwargs) for i, spec in enumerate(specs)]):
-            results[i] = result
-            bar.set_postfix_str(f"{specs[i].experiment}: {specs[i].name}")
-            bar.update()
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                i = waiting.pop(0)
+                if _is_cached(keys[i], cache_dir, force) or _fits(specs[i], durations, deadline):
+                    running[i] = (pool.apply_async(_indexed_run, ((i, specs[i], keys[i], kwargs),)), time.monotonic())
+            done = [i for i, (job, _) in running.items() if job.ready()]
+            for i in done:
+                job, started = running.pop(i)
+                record(i, job.get()[1], time.monotonic() - started)
+            if deadline is not None and time.monotonic() >= deadline and running:
+                pool.terminate()  # the runs in progress: abandoned, nothing of them written
+                pool.join()
+                for i in running:
+                    _abandon(cache_dir, keys[i])
+                break
+            if not done:
+                time.sleep(0.05)
     return results
-
-
-def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | None = None, *, seeds=None,
-              force: bool = False, progress: bool = True, keep_weights: bool = False, report_only: bool = False,
-              jobs: int = 1) -> dict:
-    """Run every planned (condition, seed) run of ``preset`` (skipping cached ones), then write the report.
-
-    ``seeds``: overrides the preset's seeds (at least 2 for any verdict; the presets use 3).
-    Returns the document written to ``results.json``. Ctrl-C stops after the run in progress is
-    abandoned; everything finished before it is cached and reused by the next invocation.
-    ``report_only``: train nothing; rebuild the report from the cached runs of the same specs, even if
-    the code has changed since (a new view of the same runs). A planned run not in the cache is a
-    ValueError naming how many are missing.
-    ``jobs``: runs trained at once, each in its own process (``default_jobs(preset)``: one per CPU core).
-    """
-    from .experiments import ambiguity_section, ngram_baselines, plan
-    from .report import write_report
-
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}.")
-        preset = PRESETS[preset]
-    seeds = tuple(seeds) if seeds is not None else preset.seeds
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct integers, got {seeds!r}.")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer (runs trained at once), got {jobs!r}.")
-    output_dir = Path(output_dir if output_dir is not None else default_output_dir(preset.name))
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"--output_dir {output_dir} is a file; give a folder (it is created if missing).")
-    cache_dir = output_dir / "runs"
-    start = time.perf_counter()
-    specs = plan(preset, seeds)
-    if report_only:
-        found = cached_results(cache_dir)
-        missing = [spec.name for spec in specs if _spec_id(asdict(spec)) not in found]
-        if missing:
-            raise ValueError(f"--report_only: {len(missing)} of {len(specs)} planned runs are not in {cache_dir} "
-                             f"(e.g. {missing[0]}); run without --report_only to train them.")
-        results = [dict(found[_spec_id(asdict(spec))], cached=True) for spec in specs]
-        return write_report(output_dir, preset, seeds, results, ambiguity_section(preset, seeds[0]),
-                            ngram_baselines(preset), wall_time=time.perf_counter() - start)
-    with tqdm(total=len(specs), desc=f"study ({preset.name}, {jobs} at a time)", unit="run",
-              disable=not progress) as bar:
-        results = _run_all(specs, cache_dir, jobs=jobs, force=force, keep_weights=keep_weights,
-                           num_threads=preset.num_threads, bar=bar)
-    baselines = ngram_baselines(preset)
-    ambiguity = ambiguity_section(preset, seeds[0])
-    return write_report(output_dir, preset, seeds, results, ambiguity, baselines,
-                        wall_time=time.perf_counter() - start)

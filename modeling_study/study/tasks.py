@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .runner import DIVERGED, FINISHED, NOT_APPLICABLE, RunSpec
+from .spec import DIVERGED, FINISHED, NOT_APPLICABLE, RunSpec
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
 FIRST_SYMBOL = 4  # symbol i (0-based) is token FIRST_SYMBOL + i
@@ -325,11 +325,17 @@ TASK_SETTINGS: dict[str, TaskSettings] = {
         model=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
         steps=1200, batch_size=64, learning_rate=3e-3, warmup_steps=120, n_test=200,
     ),
-    # A GPU's scale: Kazemnejad et al.'s L=20, a larger model, many more steps.
-    "full": TaskSettings(
-        name="full", train_max_length=20, alphabet_size=20,
+    "gpu_smoke": TaskSettings(
+        name="gpu_smoke", tasks=("reverse",), train_max_length=4, alphabet_size=6,
+        model=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2),
+        steps=4, batch_size=8, warmup_steps=1, n_test=8, eval_batch_size=8, logging_steps=1,
+    ),
+    # A GPU's scale: Kazemnejad et al.'s L=20 (exact match at L, 1.5L, 2L and 3L), a larger model, many more
+    # steps; not yet measured on a GPU (presets.GPU_SIZING).
+    "gpu": TaskSettings(
+        name="gpu", train_max_length=20, alphabet_size=20,
         model=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=8),
-        steps=20000, batch_size=64, learning_rate=3e-4, warmup_steps=1000, n_test=500, logging_steps=100,
+        steps=10000, batch_size=64, learning_rate=3e-4, warmup_steps=1000, n_test=500, logging_steps=100,
         num_threads=None, use_cpu=False,
     ),
 }

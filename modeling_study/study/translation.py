@@ -22,7 +22,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runner import DIVERGED, FINISHED, RunSpec
+from .spec import DIVERGED, FINISHED, RunSpec
 
 EXPERIMENT = "translation"
 EQUIVALENCE_BAND = 1.0  # BLEU: "about equal" = the 95% interval of the difference lies within +-1 BLEU
@@ -48,22 +48,26 @@ class TranslationSettings:
 
 # None = the preset skips translation. The default preset's 15 minutes on 2 cores are spent on the
 # decoder-only questions: a translation model that learns anything takes minutes per run there
-# (README "Translate": 11 minutes for one run, BLEU 1.6), and each question needs two runs per seed.
+# (docs/translation.md: 11 minutes for one run, BLEU 1.6), and each question needs two runs per seed.
+SMOKE = TranslationSettings(
+    model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_decoder_layers=1, num_attention_heads=2),
+    steps=6, batch_size=8, warmup_steps=3, tokenizer_vocab_size=400, tokenizer_train_samples=300, max_length=32,
+    max_train_samples=200,
+    max_eval_samples=4, num_beams=2,
+)
+
 TRANSLATION_SETTINGS: dict[str, TranslationSettings | None] = {
-    "smoke": TranslationSettings(
-        model=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_decoder_layers=1, num_attention_heads=2),
-        steps=6, batch_size=8, warmup_steps=3, tokenizer_vocab_size=400, tokenizer_train_samples=300, max_length=32,
-        max_train_samples=200,
-        max_eval_samples=4, num_beams=2,
-    ),
+    "smoke": SMOKE,
+    "gpu_smoke": SMOKE,
     "default": None,
-    # None too: the README's one run (2 + 2 layers, d_model 128, 300 steps) took 11 minutes on this machine,
+    # None too: docs/translation.md's one run (2 + 2 layers, d_model 128, 300 steps) took 11 minutes on this machine,
     # and a verdict needs 3 runs per seed for at least 2 seeds
     "long": None,
-    # the paper's base size is 512/2048/6+6; this is a quarter of its width for one GPU-hour per run
-    "full": TranslationSettings(
+    # the paper's base size is 512/2048/6+6; this is half its width, sized to the study's short GPU windows
+    # (presets.GPU_SIZING; not yet measured on a GPU)
+    "gpu": TranslationSettings(
         model=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_decoder_layers=6, num_attention_heads=8),
-        steps=20000, batch_size=64, warmup_steps=4000, learning_rate=7e-4,
+        steps=6000, batch_size=64, warmup_steps=1000, learning_rate=7e-4,
     ),
 }
 
