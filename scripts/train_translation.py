@@ -1,28 +1,10 @@
 #!/usr/bin/env python
-"""Train a study encoder-decoder to translate English -> Spanish (the embedded Bible), the recipe of
-Vaswani et al. 2017: post-norm, sinusoidal positions, label smoothing 0.1, warmup + inverse-square-root
-decay, Adam betas (0.9, 0.98), shared embeddings, a joint BPE vocabulary, beam search (4) at evaluation,
-scored with sacreBLEU's BLEU and chrF on the test split.
+"""Train a study encoder-decoder to translate English -> Spanish: ``modeling-study train-translation``, from a checkout.
 
-Every choice is a flag (``--help`` lists them with transformers' Seq2SeqTrainingArguments). Seconds on a
-laptop CPU (a tiny model, 20 steps; BLEU near 0)::
-
-    python scripts/train_translation.py --output_dir runs/translate-tiny --hidden_size 32 \\
-        --intermediate_size 64 --num_hidden_layers 1 --num_decoder_layers 1 --max_steps 20 \\
-        --max_train_samples 400 --max_eval_samples 8 --tokenizer_vocab_size 1000 --max_target_length 24
-
-The default trains a 3 + 3 layer, d_model 256 model for 2000 steps (batch 32); see the README's
-"Translate" section for its time and scores. Resume after an interruption::
-
-    python scripts/train_translation.py --output_dir runs/translate --resume_from_checkpoint last
-
-The final model, tokenizer and results.json land in ``<output_dir>/final``; results.json (BLEU, chrF,
-their sacreBLEU signatures, loss curve, three example translations) is also copied to ``<output_dir>``.
+The code is ``modeling_study/commands/train_translation.py`` (installed with the package); ``--help`` describes the flags.
+This file runs it under its old name for the commands in README.md and docs/, ``accelerate launch`` and the tests.
 """
 
-from __future__ import annotations
-
-import os
 import sys
 from pathlib import Path
 
@@ -30,29 +12,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # allow running from a checkout without `pip install`
     sys.path.insert(0, str(REPO_ROOT))
 
-import transformers  # noqa: E402
-from transformers import HfArgumentParser  # noqa: E402
-
-from modeling_study.training.run import BadInputError  # noqa: E402
-from modeling_study.training.translation import ARGUMENT_CLASSES, run_translation  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser(ARGUMENT_CLASSES, description=__doc__)
-    args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    try:
-        results = run_translation(args, training_args)
-    except BadInputError as error:  # raised before training starts; the message names the fix
-        parser.error(str(error))
-    if training_args.should_log:
-        print(f"done: step {results['global_step']}, BLEU {results['bleu']:.2f}, chrF {results['chrf']:.2f} "
-              f"({results['eval_split']}, {results['eval_pairs']} verses, beam {results['num_beams']}), "
-              f"eval loss {results['eval_loss']:.3f}, {results['wall_time']:.0f} s -> {results['final_dir']}")
-        print(f"BLEU signature: {results['bleu_signature']}")
-    return results
-
+from modeling_study.commands import train_translation as _command  # noqa: E402
+from modeling_study.commands.train_translation import *  # noqa: E402,F401,F403  (main, build_parser, ...: what tests read here)
 
 if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    main()
+    sys.exit(_command.cli())
+elif __name__ != "__mp_main__":  # a spawned worker of the script keeps its own __main__
+    # imported (``import train_translation``): be the command module itself, so a monkeypatched name reaches its main()
+    sys.modules[__name__] = _command

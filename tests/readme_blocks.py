@@ -1,8 +1,11 @@
-"""The README's fenced code blocks: extract them, split bash blocks into commands, run them in order.
+"""The fenced code blocks of the README and the docs pages: extract them, split bash blocks into commands, run them.
 
 Used by ``test_readme.py``. Run as a script (``python readme_blocks.py plan.json``) it is the
-*runner*: one fresh interpreter, started in the scratch copy of the repository, that executes the
-plan's steps in README order and stops at the first failure:
+*runner*: one fresh interpreter that imports torch and transformers once, then forks one child per
+page. The child works in that page's own scratch copy of the repository (its working directory and
+the first entry of its import path), executes the page's steps in page order and stops at the
+page's first failure; the next page starts from a clean fork, so no page sees another's files,
+imports or registrations:
 
 - a ``python`` block: executed as a file would be (``__name__ == "__main__"``, its own globals);
 - ``python scripts/x.py ARGS`` / ``python -m module ARGS``: through ``runpy`` with ``sys.argv`` set,
@@ -28,15 +31,16 @@ BASH = {"bash", "sh", "shell", "console"}
 class Step:
     kind: str  # "python" (a whole block) or "bash" (one command of a block)
     code: str  # the block's code, or the command line as written (comments kept: bash ignores them)
-    line: int  # README line of the block's opening fence (python) or of the command (bash)
+    line: int  # the page's line of the block's opening fence (python) or of the command (bash)
     argv: list[str] = field(default_factory=list)  # bash: the command's words, comments dropped
+    page: str = "README.md"  # the page, relative to the repository root
 
     @property
     def where(self) -> str:
-        return f"README.md:{self.line}"
+        return f"{self.page}:{self.line}"
 
 
-def fenced_blocks(text: str) -> list[tuple[str, str, int]]:
+def fenced_blocks(text: str, page: str = "README.md") -> list[tuple[str, str, int]]:
     """``(language, code, line of the opening fence)`` for every fenced block, in order."""
     blocks, language, start, lines = [], None, 0, []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -49,11 +53,11 @@ def fenced_blocks(text: str) -> list[tuple[str, str, int]]:
         elif language is not None:
             lines.append(line)
     if language is not None:
-        raise ValueError(f"README.md:{start}: a fenced block is never closed")
+        raise ValueError(f"{page}:{start}: a fenced block is never closed")
     return blocks
 
 
-def bash_commands(code: str, first_line: int) -> list[Step]:
+def bash_commands(code: str, first_line: int, page: str = "README.md") -> list[Step]:
     """One step per command: continuation lines joined, blank and comment-only lines dropped, ``&&`` split."""
     steps, pending, pending_line = [], "", 0
     for offset, line in enumerate(code.splitlines()):
@@ -68,20 +72,20 @@ def bash_commands(code: str, first_line: int) -> list[Step]:
             continue
         if "&&" in words:  # `a && b`: two commands, run in turn (the second only if the first succeeded)
             parts = [part.strip() for part in logical.split("#")[0].split("&&")]
-            steps += [Step("bash", part, pending_line, shlex.split(part)) for part in parts]
+            steps += [Step("bash", part, pending_line, shlex.split(part), page) for part in parts]
         else:
-            steps.append(Step("bash", logical, pending_line, words))
+            steps.append(Step("bash", logical, pending_line, words, page))
     return steps
 
 
-def readme_steps(text: str) -> tuple[list[Step], list[tuple[str, int]]]:
-    """Runnable steps (python blocks and bash commands) and the ``(language, line)`` of blocks that are not code."""
+def readme_steps(text: str, page: str = "README.md") -> tuple[list[Step], list[tuple[str, int]]]:
+    """A page's runnable steps (python blocks, bash commands) and the ``(language, line)`` of blocks that are not code."""
     steps, not_code = [], []
-    for language, code, line in fenced_blocks(text):
+    for language, code, line in fenced_blocks(text, page):
         if language in PYTHON:
-            steps.append(Step("python", code, line))
+            steps.append(Step("python", code, line, page=page))
         elif language in BASH:
-            steps += bash_commands(code, line)
+            steps += bash_commands(code, line, page)
         else:  # output (``` or ```text), YAML, JSON, ...: shown, not run
             not_code.append((language, line))
     return steps, not_code
@@ -128,12 +132,12 @@ def _run_step(step: Step) -> None:
         sys.argv, sys.path[:] = saved_argv, saved_path
 
 
-def run_plan(plan: list[dict]) -> int:
+def run_steps(steps: list[Step]) -> int:
+    """Run one page's steps in the current directory; 1 at the first failure."""
     import time
     import traceback
 
-    for data in plan:
-        step = Step(**data)
+    for step in steps:
         print(f"\n##### {step.where} ({step.kind}): {step.code.strip().splitlines()[0][:100]}", flush=True)
         start = time.perf_counter()
         try:
@@ -147,8 +151,51 @@ def run_plan(plan: list[dict]) -> int:
     return 0
 
 
-def write_plan(steps: list[Step], path: Path) -> None:
-    path.write_text(json.dumps([asdict(step) for step in steps]))
+def _run_page(scratch: str, steps: list[Step]) -> int:
+    """In a forked child: make ``scratch`` the working directory and the first import path, then run."""
+    import os
+
+    os.chdir(scratch)
+    sys.path.insert(0, scratch)  # the scratch copy's modeling_study, not the installed one
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [scratch, os.environ.get("PYTHONPATH")]))
+    return run_steps(steps)
+
+
+def run_plan(plan: list[dict]) -> int:
+    """``plan``: ``[{"page", "scratch", "steps"}, ...]``. Each page in a forked child; 1 if any page failed."""
+    import os
+
+    import torch  # noqa: F401  (imported once here, not once per page)
+    import transformers.modeling_utils  # noqa: F401
+    import transformers.trainer  # noqa: F401
+
+    failed = []
+    for entry in plan:
+        steps = [Step(**data) for data in entry["steps"]]
+        print(f"\n##### page {entry['page']} in {entry['scratch']}", flush=True)
+        sys.stderr.flush()
+        child = os.fork()
+        if child == 0:  # the child: never returns into the loop
+            code = 1
+            try:
+                code = _run_page(entry["scratch"], steps)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            failed.append(entry["page"])
+            print(f"##### page FAILED {entry['page']}", flush=True)
+        else:
+            print(f"##### page ok {entry['page']}", flush=True)
+    return 1 if failed else 0
+
+
+def write_plan(pages: list[tuple[str, Path, list[Step]]], path: Path) -> None:
+    """``pages``: ``(page, scratch folder, runnable steps)`` in the order they run."""
+    path.write_text(json.dumps([{"page": page, "scratch": str(scratch), "steps": [asdict(step) for step in steps]}
+                                for page, scratch, steps in pages]))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def test_held_out_text_never_in_train_and_misaligned_pairs_dropped():
 
 def test_shipped_splits_are_disjoint_and_aligned():
     splits = {split: load_pairs(split) for split in ("train", "validation", "test")}
-    assert [len(splits[s]) for s in ("train", "validation", "test")] == [29318, 611, 917]  # as README.md states
+    assert [len(splits[s]) for s in ("train", "validation", "test")] == [29318, 611, 917]  # as docs/translation.md states
     refs = {split: {p["ref"] for p in pairs} for split, pairs in splits.items()}
     assert not refs["train"] & refs["test"] and not refs["train"] & refs["validation"]
     assert not refs["validation"] & refs["test"]

@@ -1,4 +1,4 @@
-"""LoRA through the real PEFT client, as the README shows it.
+"""LoRA through the real PEFT client, as docs/conversion.md shows it.
 
 PEFT looks its default ``target_modules`` up by ``model_type``, which knows ``llama`` but not
 ``study``: a bare ``LoraConfig(task_type="CAUSAL_LM")`` is refused, and the user names the modules.

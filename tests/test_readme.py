@@ -1,15 +1,17 @@
-"""Every ```python and ```bash block of README.md runs as written (or is skipped here, with the reason).
+"""Every ```python and ```bash block of README.md and of every page docs/*.md runs as written (or is skipped here).
 
-The blocks run in README order in one scratch copy of the repository (so ``scripts/...``,
-``tokenizer`` and ``runs/...`` resolve as they do for a reader in a fresh clone, and nothing lands
-in the repository), offline, with a temporary ``HF_HOME``. Blocks that depend on an earlier block's
-output find it there. Output blocks (``` or ```text) are not run.
+Each page is self-contained: its blocks run in page order in the page's own scratch copy of the
+repository (so ``scripts/...``, ``tokenizer`` and ``runs/...`` resolve as they do for a reader in a
+fresh clone, and nothing lands in the repository), offline, with a temporary ``HF_HOME``. A block
+that depends on an earlier block *of its page* finds its output there; nothing of another page's
+is there. Output blocks (``` or ```text) are not run.
 
 The rule is general: a block runs unless a ``Skip`` below matches it. Skipped are only what needs
-the Hugging Face Hub, a GPU, or minutes of CPU; each skip names its reason, and a skipped command
-still has its arguments parsed by the script's own parser (``accelerate``'s and ``torchrun``'s
-for a launch line), so a renamed flag fails here. A skip that matches nothing fails too, so the
-list cannot go stale. ``readme_blocks.py`` extracts and runs the blocks.
+the Hugging Face Hub, a GPU, or minutes of CPU; each skip names its page and its reason, and a
+skipped command still has its arguments parsed by the script's own parser (``accelerate``'s and
+``torchrun``'s for a launch line), so a renamed flag fails here. A skip that matches nothing fails
+too, so the list cannot go stale. ``readme_blocks.py`` extracts and runs the blocks. The pages'
+relative links (images included) must point at files that exist, and the README must link every page.
 """
 
 from __future__ import annotations
@@ -32,12 +34,19 @@ from readme_blocks import python_invocation, readme_steps, write_plan
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+# The pages: the README, then docs/*.md in the order of the README's list "The pages" (a page it does not list
+# comes last, and fails the link test). docs/mutation/README.md has no code blocks and is no task page.
+_LISTED = re.findall(r"\]\((docs/[^)#\s]+\.md)", README.read_text(encoding="utf-8").partition("\n## The pages\n")[2])
+PAGES = ["README.md", *sorted((p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")),
+                              key=lambda page: (_LISTED.index(page) if page in _LISTED else len(_LISTED), page))]
+# A link the README may hold before its page exists: written in the same change by someone else.
+PENDING_PAGES = {"docs/architecture.md"}
 # What a scratch copy leaves out: version control, caches, and the (git-ignored) outputs of earlier runs.
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.egg-info", ".pytest_cache",
                                    ".hypothesis", "runs", "study_out", "output")
-# Files the README assumes the reader brings ("On your own text": my.txt); the test brings these.
-READER_FILES = {"my.txt": lambda: "\n".join(
-    (REPO / "modeling_study/data/corpus/train.txt").read_text(encoding="utf-8").splitlines()[:1000]) + "\n"}
+# Files a page assumes the reader brings (training's "On your own text": my.txt); the test brings these.
+READER_FILES = {"docs/training.md": {"my.txt": lambda: "\n".join(
+    (REPO / "modeling_study/data/corpus/train.txt").read_text(encoding="utf-8").splitlines()[:1000]) + "\n"}}
 # What the blocks may create in the repository root: everything they write goes under runs/.
 ALLOWED_NEW_ENTRIES = {"runs"}
 TIMEOUT_S = 600
@@ -119,71 +128,119 @@ def check_accelerate_config(argv: list[str]) -> None:
 
 
 def check_compiles(code: str) -> None:
-    compile(code, "<README block>", "exec")
+    compile(code, "<page block>", "exec")
 
 
 @dataclass(frozen=True)
 class Skip:
+    page: str  # the page it applies to, as in PAGES
     pattern: str  # regex searched in the command (bash) or the block's code (python)
     reason: str
     check: Callable | None = None  # bash: check(argv); python: check(code). None: nothing to check offline
 
 
+R, STUDY, AMBIGUITY, TRAINING, TRANSLATION = "README.md", "docs/study.md", "docs/ambiguity.md", "docs/training.md", \
+    "docs/translation.md"
+HUB, PERFORMANCE, DEPLOY, TESTING = "docs/hub.md", "docs/performance.md", "docs/deploy.md", "docs/testing.md"
 BASH_SKIPS = [
-    Skip(r"^python3 -m venv ", "creates the virtualenv the tests already run in"),
-    Skip(r"^\. \.venv/bin/activate", "activates that virtualenv"),
-    Skip(r"^pip install ", "installs packages: the tests run inside that install (CI runs these lines)"),
-    Skip(r"^python -m pytest", "the test suite itself"),
-    Skip(r"^python scripts/run_study\.py\s*($|#)", "the default study trains 14 models: minutes", check_script),
-    Skip(r"^python scripts/train\.py\s*($|#)", "the default training run: 400 steps, minutes", check_script),
-    Skip(r"^python scripts/positional_ambiguity\.py ",
+    Skip(R, r"^python3 -m venv ", "creates the virtualenv the tests already run in"),
+    Skip(R, r"^\. \.venv/bin/activate", "activates that virtualenv"),
+    Skip(R, r"^pip install ", "installs packages: the tests run inside that install (CI runs these lines)"),
+    Skip(R, r"^pip wheel ", "builds the wheel; tests/test_install.py builds it and installs it in a fresh venv"),
+    Skip(R, r"^python -m pytest", "the test suite itself"),
+    Skip(R, r"^python scripts/run_study\.py\s*($|#)", "the default study trains 141 runs: minutes", check_script),
+    Skip(STUDY, r"^python scripts/run_study\.py\s*($|#)", "the default study trains 141 runs: minutes", check_script),
+    Skip(STUDY, r"^python scripts/run_study\.py --preset long\s*($|#)", "the long preset: about an hour",
+         check_script),
+    Skip(AMBIGUITY, r"^python scripts/positional_ambiguity\.py ",
          "the whole demo at width 2048 takes ~40 s of CPU; tests/test_ambiguity.py runs the script", check_script),
-    Skip(r"^python scripts/benchmark\.py --size (small|medium)", "the benchmark at small/medium size: minutes",
+    Skip(TRAINING, r"^python scripts/train\.py\s*($|#)", "the default training run: 400 steps, minutes",
          check_script),
-    Skip(r"^python scripts/benchmark\.py --size tiny --repeats 1\s*($|#)",
-         "tests/test_benchmark.py runs this exact command", check_script),
-    Skip(r"^accelerate launch .*--(multi_gpu|num_processes)", "several processes (or GPUs); tests/test_train.py "
-         "runs a 2-process gloo run", check_accelerate_launch),
-    Skip(r"^accelerate launch --config_file ", "needs the GPU machine its YAML file describes", check_accelerate_launch),
-    Skip(r"^torchrun ", "two processes for 50 steps; tests/test_train.py runs a 2-process gloo run", check_torchrun),
-    Skip(r"^accelerate config ", "an interactive questionnaire about the machine", check_accelerate_config),
-    Skip(r"^apt-get install ", "installs Debian packages as root; tests/test_parallel_corpus.py checks the corpus "
-         "script on diatheke-shaped verses"),
-    Skip(r"^python scripts/make_parallel_corpus\.py\s*($|#)", "needs the Debian packages above (diatheke)",
-         check_script),
-    Skip(r"^OMP_NUM_THREADS=1 python scripts/train_translation\.py --output_dir runs/translate ",
-         "the translation run of the README's numbers: about 11 minutes; the cheap variant below runs",
+    Skip(TRAINING, r"^accelerate launch .*--(multi_gpu|num_processes)", "several processes (or GPUs); "
+         "tests/test_train.py runs a 2-process gloo run", check_accelerate_launch),
+    Skip(TRAINING, r"^accelerate launch --config_file ", "needs the GPU machine its YAML file describes",
+         check_accelerate_launch),
+    Skip(TRAINING, r"^torchrun ", "two processes for 50 steps; tests/test_train.py runs a 2-process gloo run",
+         check_torchrun),
+    Skip(TRAINING, r"^accelerate config ", "an interactive questionnaire about the machine", check_accelerate_config),
+    Skip(TRANSLATION, r"^apt-get install ", "installs Debian packages as root; tests/test_parallel_corpus.py checks "
+         "the corpus script on diatheke-shaped verses"),
+    Skip(TRANSLATION, r"^python scripts/make_parallel_corpus\.py\s*($|#)", "needs the Debian packages above "
+         "(diatheke)", check_script),
+    Skip(TRANSLATION, r"^OMP_NUM_THREADS=1 python scripts/train_translation\.py --output_dir runs/translate ",
+         "the translation run of the page's numbers: about 11 minutes; the cheap variant below runs",
          check_script_with_env),
+    Skip(PERFORMANCE, r"^python scripts/benchmark\.py --size (small|medium)", "the benchmark at small/medium size: "
+         "minutes", check_script),
+    Skip(PERFORMANCE, r"^python scripts/benchmark\.py --size tiny --repeats 1\s*($|#)",
+         "tests/test_benchmark.py runs this exact command", check_script),
+    Skip(TESTING, r"^python -m pytest", "the test suite itself"),
+    Skip(TESTING, r"^pip install -U transformers$", "upgrades the install the tests run in; a deliberate step"),
 ]
 PYTHON_SKIPS = [
-    Skip(r"push_to_hub_with_card\(", "pushes to the Hugging Face Hub (tests/test_hub.py does it against a loopback "
-         "stand-in)", check_compiles),
-    Skip(r"from_pretrained\(repo_id, revision=commit", "downloads a repository from the Hub", check_compiles),
-    Skip(r"^# slow: compiling", "compiles with inductor (tens of seconds); tests/test_deploy.py compiles every "
-         "encoding", check_compiles),
-    Skip(r"^# slow: the ONNX export", "needs the onnx extra, which CI does not install; tests/test_deploy.py runs "
-         "the ONNX export when it is installed", check_compiles),
+    Skip(HUB, r"push_to_hub_with_card\(", "pushes to the Hugging Face Hub (tests/test_hub.py does it against a "
+         "loopback stand-in)", check_compiles),
+    Skip(HUB, r"from_pretrained\(repo_id, revision=commit", "downloads a repository from the Hub", check_compiles),
+    Skip(DEPLOY, r"^# slow: compiling", "compiles with inductor (tens of seconds); tests/test_deploy.py compiles "
+         "every encoding", check_compiles),
+    Skip(DEPLOY, r"^# slow: the ONNX export", "needs the onnx extra, which CI does not install; tests/test_deploy.py "
+         "runs the ONNX export when it is installed", check_compiles),
 ]
 
 
 def skip_for(step) -> Skip | None:
     skips = PYTHON_SKIPS if step.kind == "python" else BASH_SKIPS
     text = step.code if step.kind == "python" else " ".join(step.code.split())
-    return next((skip for skip in skips if re.search(skip.pattern, text, re.MULTILINE)), None)
+    return next((skip for skip in skips if skip.page == step.page and re.search(skip.pattern, text, re.MULTILINE)),
+                None)
 
 
-STEPS, NOT_CODE = readme_steps(README.read_text(encoding="utf-8"))
+STEPS, NOT_CODE = [], []  # every page's steps, in page order; (page, language, line) of the blocks not run
+for _page in PAGES:
+    _steps, _not_code = readme_steps((REPO / _page).read_text(encoding="utf-8"), _page)
+    STEPS += _steps
+    NOT_CODE += [(_page, language, line) for language, line in _not_code]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
 # -- the tests ------------------------------------------------------------------------------------------
 
 
-def test_the_readme_has_code_and_every_skip_matches_something():
-    assert len([s for s in STEPS if s.kind == "python"]) >= 3 and len([s for s in STEPS if s.kind == "bash"]) >= 10
+def test_the_pages_have_code_and_every_skip_matches_something():
+    readme = [s for s in STEPS if s.page == "README.md"]
+    assert len([s for s in readme if s.kind == "python"]) >= 1 and len([s for s in readme if s.kind == "bash"]) >= 4
+    assert len([s for s in STEPS if s.kind == "python"]) >= 10 and len([s for s in STEPS if s.kind == "bash"]) >= 20
+    assert all(skip.page in PAGES for skip in BASH_SKIPS + PYTHON_SKIPS)
     for skip in BASH_SKIPS + PYTHON_SKIPS:
         kind = "python" if skip in PYTHON_SKIPS else "bash"
-        assert any(skip_for(step) is skip for step in STEPS if step.kind == kind), f"stale skip: {skip.pattern!r}"
-    assert all(language in ("", "text", "yaml", "json", "toml") for language, _ in NOT_CODE), NOT_CODE
+        assert any(skip_for(step) is skip for step in STEPS if step.kind == kind), \
+            f"stale skip: {skip.page} {skip.pattern!r}"
+    assert all(language in ("", "text", "yaml", "json", "toml") for _, language, _ in NOT_CODE), NOT_CODE
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+
+
+def test_the_readme_links_every_page_and_every_relative_link_resolves():
+    readme_links = set()
+    for page in PAGES:
+        text = re.sub(r"```.*?```", "", (REPO / page).read_text(encoding="utf-8"), flags=re.DOTALL)  # not code
+        for target in LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            file, _, anchor = target.partition("#")
+            path = (REPO / page).parent / file if file else REPO / page
+            resolved = path.resolve().relative_to(REPO).as_posix()
+            if page == "README.md":
+                readme_links.add(resolved)
+            assert path.exists() or resolved in PENDING_PAGES, f"{page}: broken link {target}"
+            if anchor and path.suffix == ".md" and path.exists():
+                assert anchor in anchors(path), f"{page}: {target}: no such heading in {resolved}"
+    assert set(PAGES[1:]) <= readme_links, f"pages the README does not link: {sorted(set(PAGES[1:]) - readme_links)}"
 
 
 @pytest.mark.parametrize("step", [s for s in STEPS if skip_for(s) is not None and skip_for(s).check is not None],
@@ -194,26 +251,37 @@ def test_a_skipped_block_still_has_valid_arguments(step):
 
 
 @pytest.mark.slow
-def test_the_readme_blocks_run_as_written(tmp_path):
-    """Every block not skipped runs, in README order, in one scratch copy of the repository (~35 s)."""
-    scratch = tmp_path / "repo"
-    shutil.copytree(REPO, scratch, ignore=NOT_COPIED)
-    for name, make in READER_FILES.items():
-        (scratch / name).write_text(make(), encoding="utf-8")
-    before = {p.name for p in scratch.iterdir()}
-    tokenizer_before = {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir() if p.is_file()}
-    runnable = [step for step in STEPS if skip_for(step) is None]
-    write_plan(runnable, tmp_path / "plan.json")
+def test_every_page_runs_as_written(tmp_path):
+    """Every block not skipped runs, in page order, each page in its own scratch copy (46-63 s on 2 shared cores)."""
+    pages = []  # (page, scratch, runnable steps, root entries before, tokenizer files before)
+    for page in PAGES:
+        runnable = [step for step in STEPS if step.page == page and skip_for(step) is None]
+        if not runnable:
+            continue
+        scratch = tmp_path / re.sub(r"\W", "_", page)
+        shutil.copytree(REPO, scratch, ignore=NOT_COPIED)
+        for name, make in READER_FILES.get(page, {}).items():
+            (scratch / name).write_text(make(), encoding="utf-8")
+        tokenizer = {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir() if p.is_file()}
+        pages.append((page, scratch, runnable, {p.name for p in scratch.iterdir()}, tokenizer))
+    write_plan([(page, scratch, runnable) for page, scratch, runnable, _, _ in pages], tmp_path / "plan.json")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": tempfile.mkdtemp(prefix="readme-hf-home-", dir=tmp_path),
-           "PYTHONPATH": str(scratch), "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "Agg",
+           "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "Agg",
            "OMP_NUM_THREADS": "1"}  # tiny models: threads only contend on a shared 2-core machine (as test_train)
     env.pop("HF_DATASETS_CACHE", None)
+    env.pop("PYTHONPATH", None)  # the runner puts each page's scratch copy first
+    # what a reader's activated environment puts on the PATH (the `modeling-study` command), activated or not here
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     done = subprocess.run([sys.executable, str(Path(__file__).with_name("readme_blocks.py")), str(tmp_path / "plan.json")],
-                          cwd=scratch, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert done.returncode == 0, f"{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
-    assert done.stdout.count("##### ok ") == len(runnable)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    failed = re.findall(r"^##### page FAILED (\S+)", done.stdout, re.MULTILINE)
+    assert done.returncode == 0, \
+        f"pages that failed: {failed}\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
+    assert done.stdout.count("##### ok ") == sum(len(runnable) for _, _, runnable, _, _ in pages)
 
-    new = {p.name for p in scratch.iterdir()} - before
-    assert new <= ALLOWED_NEW_ENTRIES, f"README blocks wrote into the repository root: {sorted(new)}; write under runs/"
-    # "the repository's tokenizer/ was made with the first command": rebuilding it gives the same files
-    assert {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir() if p.is_file()} == tokenizer_before
+    for page, scratch, _, before, tokenizer_before in pages:
+        new = {p.name for p in scratch.iterdir()} - before
+        assert new <= ALLOWED_NEW_ENTRIES, \
+            f"{page}: blocks wrote into the repository root: {sorted(new)}; write under runs/"
+        # "the repository's tokenizer/ was made with the first command": rebuilding it gives the same files
+        assert {p.name: p.read_bytes() for p in (scratch / "tokenizer").iterdir() if p.is_file()} == tokenizer_before

@@ -16,11 +16,11 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from ..configuration_study import FFN_ACTIVATIONS
+from ..data import tokenizer_path
 from ..norms import NORM_PLACEMENTS, NORM_TYPES
 from ..position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TOKENIZER = REPO_ROOT / "tokenizer"
+DEFAULT_TOKENIZER: Path = tokenizer_path("bpe")  # the repository's tokenizer/, shipped in the package when installed
 OBJECTIVES = ("clm", "mlm")
 SAMPLE_BY = ("line", "paragraph", "document")
 

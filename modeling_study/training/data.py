@@ -75,7 +75,8 @@ def load_tokenizer(name_or_path: str):
         if not Path(name_or_path).is_dir():
             raise ValueError(
                 f"tokenizer not found: {name_or_path} is not a folder. Train one with "
-                f"`python scripts/train_tokenizer.py --output_dir {name_or_path}` or pass --tokenizer_name."
+                f"`modeling-study tokenizer --output_dir {name_or_path}` (scripts/train_tokenizer.py in a checkout) "
+                f"or pass --tokenizer_name."
             )
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
