@@ -117,6 +117,7 @@ def test_archives_split_at_the_size_limit_and_read_back_like_folders(tmp_path):
     parts = pack_runs(cache, tmp_path / "small.tar.xz", limit=2 * each + 8)  # two run files per archive
     assert [p.name for p in parts] == ["small-1.tar.xz", "small-2.tar.xz", "small-3.tar.xz"]
     assert load_runs(*parts).keys() == load_runs(cache).keys() == load_runs(one[0]).keys()
+    assert load_runs(tmp_path).keys() == load_runs(cache).keys()  # a folder's archives are read too
     assert len(load_runs(*parts)) == 5
     # a run trained in another checkout is the same run: the tokenizer folder is compared by what it names
     moved = {"experiment": "lm", "name": "r0", "train": {"tokenizer_name": "/elsewhere/site-packages/tokenizer/bytes"}}

@@ -58,13 +58,15 @@ def finite(value):
 
 
 def _results_in(source: Path):
-    """(mtime, parsed JSON) of every run file in a folder or a tar archive of run files."""
+    """(mtime, parsed JSON) of every run file in a folder (and in the run archives it holds) or an archive."""
     if source.is_dir():
         for path in source.glob("*.json"):
             try:
                 yield path.stat().st_mtime, json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
+        for path in sorted(source.glob("*.tar.xz")):
+            yield from _results_in(path)
     elif source.is_file():
         with tarfile.open(source) as archive:
             for member in archive.getmembers():
