@@ -10,6 +10,7 @@ from __future__ import annotations
 from transformers import PreTrainedConfig
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
+from .attention_paths import ATTENTION_PATHS
 from .norms import NORM_PLACEMENTS, NORM_TYPES
 from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS
 
@@ -72,6 +73,9 @@ class StudyConfig(PreTrainedConfig):
         partial_rotary_factor: fraction of each head's channels that RoPE rotates (1.0 = all).
         rope_layout: "half" (Llama/NeoX pairs j, j+d/2) or "interleaved" (GPT-J pairs 2j, 2j+1).
         t5_num_buckets, t5_max_distance: T5 relative bias buckets and the distance they reach.
+        attention_path: how the bias reaches the scores, one of ``ATTENTION_PATHS`` ("dense", "factored",
+            "bucketed", "flex"; ``attention_paths.py``), or None (the default) to choose by device, dtype and
+            encoding each forward. A runtime choice, not the architecture: every path computes the same.
         attention_bias, mlp_bias: biases in the attention and MLP projections (GPT-2, BERT, BLOOM).
         attention_output_bias: bias of the attention output projection ``o_proj``; None follows
             ``attention_bias``. False with ``attention_bias=True`` is Qwen2 (biases on q, k, v only).
@@ -122,6 +126,7 @@ class StudyConfig(PreTrainedConfig):
     rope_layout: str = "half"
     t5_num_buckets: int = 32
     t5_max_distance: int = 128
+    attention_path: str | None = None
     attention_bias: bool = False
     attention_output_bias: bool | None = None  # o_proj's bias; None = attention_bias. Qwen2: q/k/v bias, no o bias
     mlp_bias: bool = False
@@ -169,6 +174,8 @@ class StudyConfig(PreTrainedConfig):
         _choice("norm_type", self.norm_type, NORM_TYPES)
         _choice("ffn_activation", self.ffn_activation, FFN_ACTIVATIONS)
         _choice("rope_layout", self.rope_layout, ROPE_LAYOUTS)
+        if self.attention_path is not None:
+            _choice("attention_path", self.attention_path, ATTENTION_PATHS)
         for name in ("is_causal", "attention_bias", "mlp_bias"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"StudyConfig.{name} must be True or False, got {getattr(self, name)!r}.")

@@ -18,6 +18,10 @@ block of queries at a time (Dao et al. 2022, FlashAttention, arXiv:2205.14135, f
   ``dK += dS^T Q * scale``, and ``dS`` is summed by distance (then by bucket) into the table's gradient.
 
 Peak memory beyond RoPE is one block of scores, not one ``H x T x S`` tensor per layer.
+
+A query row that sees no key at all (a left-padded causal row's pads) outputs zero, as sdpa does with a
+boolean mask and FlexAttention does: forward zeroes it, and its log-sum-exp is stored as ``+inf`` so that
+backward's recomputed probabilities are exactly zero there too.
 """
 
 from __future__ import annotations
@@ -96,6 +100,19 @@ def _block_bias(bias: BucketedBias, per_distance, mask, rows, keys, dtype):
     return values.contiguous(), index
 
 
+def _sees_no_key(mask, rows, keys) -> torch.Tensor | None:
+    """``(B, 1, t)``: True for the query rows of a block whose every key is masked (a left-padded causal row's
+    pads), or None without a mask. Their scores are all the mask's minimum, so a kernel would spread them
+    uniformly over the keys it was given (a block's, not eager's), and ``lse`` would round to that minimum,
+    making backward's recomputed ``exp(score - lse)`` 1 instead of ``1 / keys``."""
+    if mask is None:
+        return None
+    block = mask[:, :, rows, :keys]
+    if block.dtype == torch.bool:
+        return ~block.any(-1)
+    return block.amax(-1) <= torch.finfo(block.dtype).min
+
+
 class _BucketedBiasAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, key, value, table, bias: BucketedBias, mask, scale: float, causal: bool):
@@ -107,6 +124,9 @@ class _BucketedBiasAttention(torch.autograd.Function):
             out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
                 query[:, :, rows], key[:, :, :keys], value[:, :, :keys], 0.0, False, attn_mask=block_bias, scale=scale
             )
+            empty = _sees_no_key(mask, rows, keys)
+            if empty is not None:  # as sdpa's boolean mask: zero output, and +inf so backward's P is exactly 0
+                out, lse = out.masked_fill(empty[..., None], 0), lse.masked_fill(empty, float("inf"))
             output[:, :, rows] = out
             logsumexp[:, :, rows] = lse
         ctx.save_for_backward(query, key, value, table, mask, output, logsumexp)
@@ -158,14 +178,3 @@ def bucketed_bias_attention(query, key, value, bias: BucketedBias, mask, scale: 
         query.contiguous(), key.contiguous(), value.contiguous(), bias.table, bias, mask, scale, causal
     )
     return output.transpose(1, 2).contiguous()
-
-
-def can_use(inputs_embeds: torch.Tensor, attn_implementation: str, attention_dropout: float, training: bool) -> bool:
-    """sdpa on the CPU (where the flash kernel is called directly), for a training step or a prefill, in eager mode."""
-    return (
-        attn_implementation == "sdpa"
-        and not torch.compiler.is_compiling()  # traced, the whole bias is built and the compiler fuses its gather
-        and inputs_embeds.device.type == "cpu"
-        and inputs_embeds.dtype in (torch.float32, torch.float64)
-        and (attention_dropout == 0.0 or not training)
-    )

@@ -1,10 +1,12 @@
 """The study transformer: a Hugging Face model whose positional encoding and norm placement are
 one config string each.
 
-Read top to bottom, as transformers' ``modeling_llama.py``: MLP, attention (with the readable
-eager reference), decoder layer, ``PreTrainedModel``, the base model, then the heads. The model
-never branches on the name of its positional encoding: it calls the encoding's three hooks
-(``position_encodings.py``) once per forward and hands the results to every layer.
+Read top to bottom, as transformers' ``modeling_llama.py``: MLP, attention, decoder layer,
+``PreTrainedModel``, the base model, then the heads. The model never branches on the name of its
+positional encoding: it calls the encoding's three hooks (``position_encodings.py``) once per forward
+and hands the results to every layer. How the bias reaches the scores (built whole, as one channel of q
+and k, block by block, or as FlexAttention's score_mod) is the attention path, chosen once per forward
+by ``attention_paths.py``, which also holds the readable eager reference.
 
 References: Vaswani et al. 2017 (arXiv:1706.03762); Llama (Touvron et al. 2023, arXiv:2302.13971);
 Xiong et al. 2020 on norm placement (arXiv:2002.04745); Shazeer 2020 on gated MLPs (arXiv:2002.05202).
@@ -12,7 +14,6 @@ Xiong et al. 2020 on norm placement (arXiv:2002.04745); Shazeer 2020 on gated ML
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import torch
@@ -21,7 +22,6 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
-from transformers.masking_utils import create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutputWithPast,
@@ -30,47 +30,15 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutputWithPast,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
+from .attention_paths import ATTENTION_PATHS, AttentionInputs, check_forced_path, choose_attention_path
+from .attention_paths import add_bias_to_mask, eager_attention_forward, repeat_kv  # noqa: F401  (imported from here)
+from .cache_names import CACHE_FIELD, _one_cache, cache_argument  # noqa: F401  (imported from here too)
 from .configuration_study import FFN_ACTIVATIONS, StudyConfig
-from .learned_bias_attention import BucketedBias, bucketed_bias_attention
-from .learned_bias_attention import can_use as can_use_bucketed_bias
 from .norms import NORM_PLACEMENTS, StudyRMSNormPlusOne, build_norm
-from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary
-
-# transformers 5.24 renamed the KV cache argument and output field ``past_key_values`` -> ``cache``
-# (generate() passes ``cache=``, outputs carry ``.cache``). The model takes either name and answers
-# in the name the installed transformers uses, so one checkpoint's code runs on both sides of it.
-CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
-
-
-def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
-    """The cache given under either name; both at once is ambiguous."""
-    if cache is not None and past_key_values is not None:
-        raise ValueError("Pass the KV cache once: as `cache` (transformers >= 5.24) or `past_key_values`, not both.")
-    return cache if cache is not None else past_key_values
-
-
-def cache_argument(forward: Callable) -> Callable:
-    """Take the cache under either name, as transformers' in-tree models do on each side of 5.24.
-
-    From 5.24 on, ``past_key_values=`` is deprecated: in-tree models decorate ``forward`` with
-    ``deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")`` (a FutureWarning, then the value
-    passed on as ``cache``), and so does this. Before 5.24 it is the current name: no warning. Both
-    names given at once remain an error here, where the decorator would warn and drop one.
-    """
-    if CACHE_FIELD != "cache":
-        return forward
-    renamed = deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
-
-    @functools.wraps(forward)
-    def wrapper(*args, **kwargs):
-        _one_cache(kwargs.get("cache"), kwargs.get("past_key_values"))
-        return renamed(*args, **kwargs)
-
-    return wrapper
+from .position_encodings import POSITION_ENCODINGS, ROPE_LAYOUTS, PositionEncoding, apply_rotary, positions_of_keys
 
 
 class StudyMLP(nn.Module):
@@ -91,56 +59,13 @@ class StudyMLP(nn.Module):
         return self.down_proj(self.act_fn(self.up_proj(x)))
 
 
-def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
-    """(B, kv_heads, S, d) -> (B, kv_heads * n_rep, S, d): each key/value head serves ``n_rep`` query heads."""
-    batch, kv_heads, length, head_dim = hidden_states.shape
-    if n_rep == 1:
-        return hidden_states
-    hidden_states = hidden_states[:, :, None].expand(batch, kv_heads, n_rep, length, head_dim)
-    return hidden_states.reshape(batch, kv_heads * n_rep, length, head_dim)
-
-
-def eager_attention_forward(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float,
-    dropout: float = 0.0,
-    **kwargs,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The readable reference: ``softmax(q k^T * scaling + mask + bias) v``.
-
-    ``attention_mask`` is additive, ``(B, 1 or H, T, S)``; the model folds the causal/padding mask
-    and any positional bias (ALiBi, T5) into it, so every backend sees one tensor.
-    """
-    key = repeat_kv(key, module.num_key_value_groups)
-    value = repeat_kv(value, module.num_key_value_groups)
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, T, S)
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
-    output = torch.matmul(weights, value).transpose(1, 2).contiguous()  # (B, T, H, d)
-    return output, weights
-
-
-def append_bias_channel(query, key, value, per_head, per_key, scaling: float):
-    """Fold a factored bias ``per_head * per_key`` into one extra channel of q and k (and a zero one of v,
-    as sdpa's fused kernels want equal widths): no ``H x T x S`` tensor, and sdpa stays causal."""
-    batch, heads, length, _ = query.shape
-    query = torch.cat((query, (per_head / scaling).to(query.dtype).expand(batch, heads, length, 1)), dim=-1)
-    key = torch.cat((key, per_key.to(key.dtype).expand(batch, key.shape[1], -1, 1)), dim=-1)
-    return query, key, nn.functional.pad(value, (0, 1))
-
-
 class StudyAttention(nn.Module):
     """Multi-head or grouped-query self-attention; causal or bidirectional (``config.is_causal``).
 
-    RoPE rotates q and k here (hook 2) when the model hands in ``position_embeddings``; biases
-    (hook 3) arrive folded into ``attention_mask``. The backend comes from transformers' attention
-    interface (``attn_implementation="eager"`` or ``"sdpa"``).
+    RoPE rotates q and k here (hook 2) when the model hands in ``position_embeddings``; the bias (hook 3)
+    and the mask arrive as ``attention``, built once per forward by the attention path the model chose
+    (``attention_paths.py``), which also runs the attention. Called alone, with only an ``attention_mask``
+    (bias folded in), it runs the dense path: transformers' attention interface for ``attn_implementation``.
     """
 
     def __init__(self, config: StudyConfig, layer_idx: int):
@@ -165,8 +90,7 @@ class StudyAttention(nn.Module):
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
-        bias_factors: tuple[torch.Tensor, torch.Tensor] | None = None,
-        bucketed_bias: BucketedBias | None = None,
+        attention: AttentionInputs | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
@@ -179,24 +103,17 @@ class StudyAttention(nn.Module):
             query, key = apply_rotary(query, key, *position_embeddings, rotate=self.rotate)
         if cache is not None:  # keys are cached already rotated
             key, value = cache.update(key, value, self.layer_idx)
-        if bias_factors is not None:  # a rank-one bias: q_h . k_j + m_h * p_j as one extra channel
-            query, key, value = append_bias_channel(query, key, value, *bias_factors, self.scaling)
 
+        if attention is None:
+            attention = AttentionInputs(ATTENTION_PATHS["dense"], attention_mask)
+        # the backend (eager, sdpa, ...) for the paths that call one; the block-wise and flex paths run their own
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
         dropout = self.attention_dropout if self.training else 0.0
-        if bucketed_bias is not None:  # a learned bucketed bias (T5), built a block of rows at a time
-            output = bucketed_bias_attention(
-                query, key, value, bucketed_bias, attention_mask, self.scaling, self.config.is_causal
-            )
-            weights = None
-        else:
-            attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-                self.config._attn_implementation, eager_attention_forward
-            )
-            output, weights = attention_interface(
-                self, query, key, value, attention_mask, dropout=dropout, scaling=self.scaling, **kwargs
-            )
-        if bias_factors is not None:
-            output = output[..., : self.head_dim]  # drop the value's zero channel
+        output, weights = attention.attend(
+            self, query, key, value, attention_interface, scaling=self.scaling, dropout=dropout, **kwargs
+        )
         output = self.o_proj(output.reshape(*input_shape, -1).contiguous())
         return output, weights
 
@@ -288,7 +205,7 @@ class StudyPreTrainedModel(PreTrainedModel):
     _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_sdpa = True
     _supports_flash_attn = False  # ALiBi and T5 need an additive bias, which flash kernels do not take
-    _supports_flex_attn = False
+    _supports_flex_attn = True  # the bias as a score_mod, the masks as a BlockMask (attention_paths.py)
     _supports_attention_backend = True
     _can_compile_fullgraph = True  # every encoding, tested (tests/test_deploy.py): static cache, fullgraph, no host syncs
     _can_record_outputs = {"hidden_states": StudyDecoderLayer, "attentions": StudyAttention}
@@ -340,43 +257,6 @@ class StudyPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.weight[module.padding_idx])
 
 
-def add_bias_to_mask(mask: torch.Tensor | None, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Fold a positional bias ``(B or 1, H, T, S)`` into a boolean or additive mask ``(B, 1, T, S)``.
-
-    The bias is freshly built each forward, so it is filled in place when it already has the full
-    shape: one ``H x T x S`` tensor instead of two (the dominant memory cost at long sequences).
-    """
-    bias = bias.to(dtype)
-    if mask is None:
-        return bias
-    full_shape = bias.shape == torch.broadcast_shapes(bias.shape, mask.shape)
-    if mask.dtype == torch.bool:  # sdpa masks: True = attend; finfo.min keeps fully masked rows NaN-free
-        blocked, lowest = ~mask, torch.finfo(dtype).min
-        return bias.masked_fill_(blocked, lowest) if full_shape else bias.masked_fill(blocked, lowest)
-    # additive (eager) masks hold 0 or finfo.min; min + a finite bias rounds back to min
-    return bias.add_(mask) if full_shape else bias + mask
-
-
-def _key_positions(attention_mask, position_ids, past_seen, query_length: int, key_length: int, device) -> torch.Tensor:
-    """The position of every key the cache returns, ``(B or 1, key_length)``; slots the mask blocks get any value.
-
-    With a 2D padding mask, real tokens are counted (as generate() does), so a left-padded row sees the
-    positions it would see unpadded. Otherwise, without a cache, the given ``position_ids`` are the keys'
-    (packed sequences keep theirs); with one, keys continue the last query's position slot by slot,
-    which is exact for the contiguous (left-padded) rows generate() makes and needs no host sync, so a
-    compiled static-cache step reads its position from the tensors alone.
-    """
-    if attention_mask is not None and attention_mask.dim() == 2:
-        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # (B, past + T)
-        return nn.functional.pad(positions, (0, key_length - positions.shape[-1]))  # static cache: empty slots
-    slots = torch.arange(key_length, device=device).unsqueeze(0)  # (1, S)
-    if position_ids is None:
-        return slots
-    if query_length == key_length:
-        return position_ids
-    return slots + (position_ids[:, -1:] - (past_seen + query_length - 1))  # the last query's offset, (B, 1)
-
-
 class StudyModel(StudyPreTrainedModel):
     """The bare transformer: embeddings, positional encoding, ``num_hidden_layers`` blocks, final norm."""
 
@@ -426,6 +306,21 @@ class StudyModel(StudyPreTrainedModel):
                 f"{self.config.position_encoding!r} encoding has. Shorten the input, or train with an "
                 f"encoding that runs at any length: {', '.join(unbounded)}."
             )
+
+    def attention_path(self, inputs_embeds: torch.Tensor, query_length: int) -> str:
+        """The attention path of this forward (``attention_paths.choose_attention_path``), or the forced
+        ``config.attention_path``. The dtype is the one attention computes in: autocast's, under autocast."""
+        if self.config.attention_path is not None:
+            check_forced_path(self.config.attention_path, self.position_encoding.bias_forms,
+                              self.config.position_encoding)
+        device, dtype = inputs_embeds.device, inputs_embeds.dtype
+        if torch.is_autocast_enabled(device.type):  # Trainer's bf16=True: float32 weights, bfloat16 matmuls
+            dtype = torch.get_autocast_dtype(device.type)
+        return choose_attention_path(
+            self.position_encoding.bias_forms, self.config._attn_implementation, device, dtype, query_length,
+            dropout_active=self.training and self.config.attention_dropout > 0,
+            compiling=torch.compiler.is_compiling(), forced=self.config.attention_path,
+        )
 
     def _check_token_ids(self, input_ids) -> None:
         """Every id in ``[0, vocab_size)``, read on the host (one sync): where a bad id would be a device-side assert."""
@@ -479,8 +374,8 @@ class StudyModel(StudyPreTrainedModel):
         key_positions = None
         if position_ids is None or self.position_encoding.uses_key_positions:
             key_length = cache.get_mask_sizes(query_length, 0)[0] if cache is not None else query_length
-            key_positions = _key_positions(attention_mask, position_ids, past_seen, query_length, key_length,
-                                           inputs_embeds.device)
+            key_positions = positions_of_keys(attention_mask, position_ids, past_seen, query_length, key_length,
+                                              inputs_embeds.device)
         if position_ids is None:
             if attention_mask is not None and attention_mask.dim() == 2:
                 position_ids = key_positions[:, kv_length - query_length : kv_length]
@@ -493,33 +388,15 @@ class StudyModel(StudyPreTrainedModel):
                     f"encoding has only max_position_embeddings={self.config.max_position_embeddings} positions."
                 )
 
-        # Hook 3: the bias, once per forward; an unmaterialised causal mask is only possible without one.
-        # A factored bias (causal ALiBi) is never materialised: it rides as one channel of q and k. Not
-        # while decoding, where the one-row bias costs less than copying the cached keys.
-        bias_factors = None
-        if (query_length > 1 and self.config._attn_implementation == "sdpa"
-                and inputs_embeds.dtype in (torch.float32, torch.float64)):
-            bias_factors = self.position_encoding.attention_bias_factors(position_ids, key_positions)
-        # A bucketed learned bias (T5) is built a block of rows at a time inside attention (training or
-        # prefill): sdpa would fall back to its math path for a mask that needs a gradient, and a whole
-        # H x T x S bias costs memory and the causal skip. A decoded token's one row is built whole.
-        bucketed_bias = None
-        if bias_factors is None and query_length > 1 and can_use_bucketed_bias(
-                inputs_embeds, self.config._attn_implementation, self.config.attention_dropout, self.training):
-            bucketed_bias = self.position_encoding.attention_bias_buckets(position_ids, key_positions)
-        bias = None
-        if bias_factors is None and bucketed_bias is None:
-            bias = self.position_encoding.attention_bias(position_ids, key_positions)
-        mask = create_causal_mask(  # dispatches to the bidirectional mask when config.is_causal is False
-            config=self.config,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            allow_is_causal_skip=bias is None and bucketed_bias is None,
-            **{CACHE_FIELD: cache},
+        # Hook 3: the bias and the mask, once per forward, in the form of the attention path chosen here
+        # (attention_paths.py: dense, factored, bucketed or flex), which every layer then runs.
+        path = self.attention_path(inputs_embeds, query_length)
+        attention = ATTENTION_PATHS[path].prepare(
+            self.position_encoding, self.config, (position_ids, key_positions),
+            dict(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+                 **{CACHE_FIELD: cache}),  # the mask is bidirectional when config.is_causal is False
+            inputs_embeds.dtype,
         )
-        if bias is not None:
-            mask = add_bias_to_mask(mask, bias, inputs_embeds.dtype)
 
         # Hook 1: positions added to the embeddings. Hook 2: cos/sin for rotating q and k.
         if self.config.embedding_multiplier != 1.0:  # Vaswani's sqrt(d): tokens on the scale of fixed sinusoids
@@ -537,11 +414,10 @@ class StudyModel(StudyPreTrainedModel):
         for layer in self.layers:
             hidden_states = layer(
                 hidden_states,
-                attention_mask=mask,
+                attention_mask=attention.mask,  # as Llama's layers take it; ``attention`` carries it with the bias
                 position_embeddings=position_embeddings,
                 cache=cache,
-                bias_factors=bias_factors,
-                bucketed_bias=bucketed_bias,
+                attention=attention,
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)

@@ -82,8 +82,41 @@ class PositionEncoding(nn.Module):
         its ``H x T x S`` tensor or that tensor's gradient. None means "use ``attention_bias``"."""
         return None
 
+    def attention_score_mod(self, query_positions: torch.Tensor, key_positions: torch.Tensor) -> Callable | None:
+        """Hook 3 as FlexAttention's ``score_mod(score, b, h, q_idx, kv_idx) -> score + bias``, or None.
+        Positions are ``(B, T)`` and ``(B, S)``; the captured tensors it reads may need gradients (flex
+        returns them). None means the flex path runs this encoding with its block mask only."""
+        return None
+
+    @property
+    def bias_forms(self) -> frozenset[str]:
+        """The forms this encoding's bias comes in, which decide the attention paths open to it
+        (``attention_paths.py``): empty without a bias, else "dense" and any of "factored", "bucketed",
+        "score_mod" (the hooks above that return something)."""
+        return frozenset()
+
     def init_buffers(self) -> None:
         """Recompute non-persistent buffers (models are built on the meta device in ``from_pretrained``)."""
+
+
+def positions_of_keys(attention_mask, position_ids, past_seen, query_length: int, key_length: int, device) -> torch.Tensor:
+    """The position of every key the cache returns, ``(B or 1, key_length)``; slots the mask blocks get any value.
+
+    With a 2D padding mask, real tokens are counted (as generate() does), so a left-padded row sees the
+    positions it would see unpadded. Otherwise, without a cache, the given ``position_ids`` are the keys'
+    (packed sequences keep theirs); with one, keys continue the last query's position slot by slot,
+    which is exact for the contiguous (left-padded) rows generate() makes and needs no host sync, so a
+    compiled static-cache step reads its position from the tensors alone.
+    """
+    if attention_mask is not None and attention_mask.dim() == 2:
+        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # (B, past + T)
+        return nn.functional.pad(positions, (0, key_length - positions.shape[-1]))  # static cache: empty slots
+    slots = torch.arange(key_length, device=device).unsqueeze(0)  # (1, S)
+    if position_ids is None:
+        return slots
+    if query_length == key_length:
+        return position_ids
+    return slots + (position_ids[:, -1:] - (past_seen + query_length - 1))  # the last query's offset, (B, 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,6 +367,20 @@ class ALiBiPositionEncoding(PositionEncoding):
         centred = (key_positions - key_positions.shape[-1] // 2).float()  # (B or 1, S)
         return self.slopes.float()[None, :, None, None], centred[:, None, :, None]
 
+    def attention_score_mod(self, query_positions, key_positions):
+        """``score + m_h (k - q)`` (causal) or ``score - m_h |k - q|``, elementwise: no bias tensor at all."""
+        slopes, causal = self.slopes.float(), self.is_causal
+
+        def alibi(score, b, h, q_idx, kv_idx):
+            distance = (key_positions[b, kv_idx] - query_positions[b, q_idx]).float()
+            return score + slopes[h] * (distance if causal else -distance.abs())
+
+        return alibi
+
+    @property
+    def bias_forms(self):
+        return frozenset({"dense", "score_mod", "factored"} if self.is_causal else {"dense", "score_mod"})
+
 
 def t5_relative_position_bucket(
     relative_position: torch.Tensor, bidirectional: bool = True, num_buckets: int = 32, max_distance: int = 128
@@ -384,6 +431,27 @@ class T5RelativeBias(PositionEncoding):
         bucket = partial(t5_relative_position_bucket, bidirectional=self.bidirectional, num_buckets=self.num_buckets,
                          max_distance=self.max_distance)
         return BucketedBias(self.relative_attention_bias.weight, bucket, query_positions, key_positions)
+
+    def attention_score_mod(self, query_positions, key_positions):
+        """``score + table[bucket(k - q), h]`` read from a per-distance row ``(2R + 1, H)`` gathered from the
+        table (so flex's gradient for it flows on to the table). Distances are clamped to ``R =
+        max(t5_max_distance, t5_num_buckets)``: every distance that far or farther is in the last bucket
+        of its direction already, so the clamp changes no bias, and the row's size is fixed (no host sync)."""
+        reach = max(self.max_distance, self.num_buckets)
+        distances = torch.arange(-reach, reach + 1, device=key_positions.device)
+        bucket = t5_relative_position_bucket(distances, self.bidirectional, self.num_buckets, self.max_distance)
+        per_distance = self.relative_attention_bias(bucket)  # (2R + 1, H); flex adds in float32 at least
+        per_distance = per_distance.to(torch.promote_types(per_distance.dtype, torch.float32))
+
+        def t5(score, b, h, q_idx, kv_idx):
+            distance = (key_positions[b, kv_idx] - query_positions[b, q_idx]).clamp(-reach, reach)
+            return score + per_distance[distance + reach, h]
+
+        return t5
+
+    @property
+    def bias_forms(self):
+        return frozenset({"dense", "bucketed", "score_mod"})
 
 
 POSITION_ENCODINGS: dict[str, type[PositionEncoding]] = {

@@ -12,11 +12,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # allow running from a checkout without `pip install`
     sys.path.insert(0, str(REPO_ROOT))
 
-from modeling_study.commands import tokenizer as _command  # noqa: E402
-from modeling_study.commands.tokenizer import *  # noqa: E402,F401,F403  (main, build_parser, ...: what tests read here)
+from modeling_study.commands import run_as_script  # noqa: E402
 
-if __name__ == "__main__":
-    sys.exit(_command.cli())
-elif __name__ != "__mp_main__":  # a spawned worker of the script keeps its own __main__
-    # imported (``import train_tokenizer``): be the command module itself, so a monkeypatched name reaches its main()
-    sys.modules[__name__] = _command
+run_as_script("tokenizer", __name__, globals())

@@ -142,7 +142,7 @@ def test_t5_bias_is_shared_by_all_layers_and_computed_once():
     model.position_encoding.attention_bias = counting
     for layer in model.layers:
         layer.register_forward_pre_hook(
-            lambda m, args, kwargs: seen.append((kwargs["attention_mask"], kwargs.get("bucketed_bias"))), with_kwargs=True
+            lambda m, args, kwargs: seen.append((kwargs["attention_mask"], kwargs["attention"].bias)), with_kwargs=True
         )
     model.config._attn_implementation = "eager"  # eager: the bias is built whole, once
     model(torch.randint(1, 99, (1, 6)))

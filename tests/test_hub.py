@@ -44,7 +44,7 @@ CAUSAL = TINY | dict(position_encoding="rope")
 MASKED = TINY | dict(position_encoding="learned", norm_placement="post", norm_type="layernorm",
                      ffn_activation="gelu", is_causal=False, embedding_norm=True)
 REMOTE_CODE = {"configuration_study.py", "modeling_study.py", "position_encodings.py", "norms.py", "convert.py",
-               "learned_bias_attention.py"}
+               "learned_bias_attention.py", "attention_paths.py", "cache_names.py"}
 AUTO_MAP = {
     "AutoConfig": "configuration_study.StudyConfig",
     "AutoModel": "modeling_study.StudyModel",

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import ENCODINGS, tiny_config
 
 from modeling_study import StudyForCausalLM, StudyForMaskedLM
 from modeling_study import learned_bias_attention as lba
@@ -178,18 +178,74 @@ def test_per_row_positions_across_a_one_row_block_and_a_frozen_table(requires_gr
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("dropout, training, dtype, implementation, expected", [
-    (0.0, True, torch.float32, "sdpa", True),
-    (0.1, False, torch.float32, "sdpa", True),  # dropout is off in evaluation
-    (0.1, True, torch.float32, "sdpa", False),  # the block path has no dropout: leave it to sdpa/eager
-    (0.0, True, torch.float64, "sdpa", True),
-    (0.0, True, torch.bfloat16, "sdpa", False),
-    (0.0, True, torch.float32, "eager", False),
-])
-def test_can_use_only_where_it_computes_what_sdpa_would(dropout, training, dtype, implementation, expected):
-    assert lba.can_use(torch.zeros(1, dtype=dtype), implementation, dropout, training) is expected
-
-
 def test_work_dtype_is_float32_unless_float64():
     """Backward works in float32 for float32 inputs (memory), float64 only for float64."""
     assert [lba._work_dtype(d) for d in (torch.float32, torch.float64)] == [torch.float32, torch.float64]
+
+
+# -- rows that attend to nothing (a left-padded causal row's pads, a row of padding only) ----------------
+
+
+def test_a_row_that_sees_no_key_outputs_zero_and_gets_exact_gradients():
+    """Such a row outputs zero, as sdpa with a boolean mask does, and backward is that of its own forward:
+    before the fix its log-sum-exp rounded to the mask's minimum and backward took every probability as 1."""
+    torch.manual_seed(4)
+    length = lba.QUERY_BLOCK + 40  # empty rows in the first block, real ones in both
+    padding = torch.ones(2, length, dtype=torch.long)
+    padding[1, :37] = 0
+    positions = (padding.cumsum(-1) - 1).clamp(min=0)
+    query, key, value = (torch.randn(2, 2, length, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    table = torch.randn(8, 2, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, length, 2, 4, dtype=torch.float64)  # every row in the loss, empty ones included
+    bias, mask = bucketed(table, length, False, positions), causal_mask(2, length, padding)
+    sees_something = mask.any(-1).transpose(1, 2)[..., None]  # (B, T, 1, 1)
+    ours = lba.bucketed_bias_attention(query, key, value, bias, mask, 0.5, True)
+    theirs = reference(query, key, value, bias, mask, 0.5) * sees_something
+    assert not ours[1, :37].any()
+    torch.testing.assert_close(ours, theirs, rtol=1e-7, atol=1e-9)
+    for name, a, b in zip(("dq", "dk", "dv", "dtable"), torch.autograd.grad(ours, (query, key, value, table), grad),
+                          torch.autograd.grad(theirs, (query, key, value, table), grad)):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9, msg=name)
+
+
+def paths_for(encoding: str, causal: bool) -> list[str]:
+    """The paths that run this encoding with a backward on the CPU (flex's backward needs a GPU: test_cuda.py)."""
+    from modeling_study.attention_paths import ATTENTION_PATHS
+    from modeling_study.position_encodings import POSITION_ENCODINGS
+
+    forms = POSITION_ENCODINGS[encoding](tiny_config(position_encoding=encoding, is_causal=causal)).bias_forms
+    return [name for name, path in ATTENTION_PATHS.items() if name != "flex" and (path.form is None or path.form in forms)]
+
+
+CASES = [(encoding, causal, path) for encoding in ENCODINGS for causal in (True, False)
+         for path in paths_for(encoding, causal)]
+
+
+@pytest.mark.parametrize("encoding, causal, path", CASES, ids=[f"{e}-{'causal' if c else 'bidir'}-{p}" for e, c, p in CASES])
+def test_every_path_matches_eager_on_rows_that_attend_to_nothing(encoding, causal, path):
+    """Loss and every gradient equal eager's when rows that see no key are in the loss: row 1 left-padded
+    (its pads see nothing under a causal mask; the last pad's logits predict the first real token, as
+    DataCollatorForLanguageModeling's labels make it), row 2 padding only. Every position is weighted."""
+    torch.manual_seed(0)
+    config = tiny_config(position_encoding=encoding, is_causal=causal, attention_path=path,
+                         max_position_embeddings=320)
+    cls = StudyForCausalLM if causal else StudyForMaskedLM
+    model = cls._from_config(config, attn_implementation="sdpa").train()
+    eager = copy.deepcopy(model)
+    eager.config.attention_path = None
+    eager.set_attn_implementation("eager")
+    ids = torch.randint(1, config.vocab_size, (3, 300))
+    attention_mask = torch.ones_like(ids)
+    attention_mask[1, :37] = 0
+    attention_mask[2] = 0
+    weights = torch.randn(3, 300, config.vocab_size)
+    assert model.model.attention_path(model.model.embed_tokens(ids), 300) == path
+    results = []
+    for m in (model, eager):
+        loss = (m(ids, attention_mask=attention_mask).logits * weights).sum()
+        loss.backward()
+        results.append((loss, {name: p.grad for name, p in m.named_parameters()}))
+    (loss, grads), (reference_loss, reference_grads) = results
+    torch.testing.assert_close(loss, reference_loss, rtol=1e-5, atol=1e-4)
+    for name, grad in grads.items():  # float32, kernels summing in another order
+        torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-4, msg=name)

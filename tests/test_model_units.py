@@ -435,3 +435,59 @@ def test_save_pretrained_keeps_the_auto_map_entries_it_does_not_write(tmp_path):
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModelForTokenClassification"] == "modeling_other.OtherForTokenClassification"
     assert auto_map["AutoModelForCausalLM"] == "modeling_study.StudyForCausalLM"
+
+
+# -- the attention path: one chooser, testable without a GPU (attention_paths.py) --------------------------
+
+ALIBI_CAUSAL = frozenset({"dense", "score_mod", "factored"})
+ALIBI_BIDIRECTIONAL = frozenset({"dense", "score_mod"})
+T5 = frozenset({"dense", "bucketed", "score_mod"})
+NO_BIAS = frozenset()
+
+
+@pytest.mark.parametrize("forms, implementation, device, dtype, length, dropout, compiling, expected", [
+    # CUDA, half precision, sdpa: flex for a bias it can take as a score_mod (measured: 2.6x faster, 1/120 memory)
+    (ALIBI_CAUSAL, "sdpa", "cuda", torch.bfloat16, 2048, False, False, "flex"),
+    (ALIBI_BIDIRECTIONAL, "sdpa", "cuda", torch.float16, 2048, False, False, "flex"),
+    (T5, "sdpa", "cuda", torch.bfloat16, 2048, False, True, "flex"),
+    (T5, "sdpa", "cuda", torch.bfloat16, 2048, True, False, "dense"),  # flex has no attention dropout
+    (NO_BIAS, "sdpa", "cuda", torch.bfloat16, 2048, False, False, "dense"),  # sdpa's own flash kernel
+    (ALIBI_CAUSAL, "sdpa", "cuda", torch.bfloat16, 1, False, False, "dense"),  # one decoded row: built whole
+    # full precision: the factored channel wherever sdpa runs; the block-wise T5 kernel on the CPU only
+    (ALIBI_CAUSAL, "sdpa", "cuda", torch.float32, 2048, False, False, "factored"),
+    (ALIBI_CAUSAL, "sdpa", "cpu", torch.float32, 2048, False, False, "factored"),
+    (ALIBI_CAUSAL, "sdpa", "cpu", torch.bfloat16, 2048, False, False, "dense"),
+    (ALIBI_BIDIRECTIONAL, "sdpa", "cpu", torch.float32, 2048, False, False, "dense"),
+    (T5, "sdpa", "cpu", torch.float32, 2048, False, False, "bucketed"),
+    (T5, "sdpa", "cpu", torch.float64, 2048, False, False, "bucketed"),
+    (T5, "sdpa", "cpu", torch.float32, 2048, True, False, "dense"),
+    (T5, "sdpa", "cpu", torch.float32, 2048, False, True, "dense"),  # traced: the compiler fuses the gather
+    (T5, "sdpa", "cuda", torch.float32, 2048, False, False, "dense"),
+    # eager is the reference; flex_attention asks for flex, any encoding, decoding included
+    (T5, "eager", "cuda", torch.bfloat16, 2048, False, False, "dense"),
+    (NO_BIAS, "flex_attention", "cpu", torch.float32, 1, False, False, "flex"),
+])
+def test_choose_attention_path(forms, implementation, device, dtype, length, dropout, compiling, expected):
+    from modeling_study.attention_paths import choose_attention_path
+
+    assert choose_attention_path(forms, implementation, device, dtype, length, dropout, compiling) == expected
+    assert choose_attention_path(forms, implementation, device, dtype, length, dropout, compiling,
+                                 forced="dense") == "dense"
+
+
+def test_the_model_asks_the_chooser_and_a_forced_path_must_fit_the_encoding():
+    from modeling_study import StudyModel
+
+    model = StudyModel(tiny_config(position_encoding="t5"))
+    embeds = torch.zeros(1, 5, 32)
+    assert model.attention_path(embeds, 5) == "bucketed"
+    assert model.attention_path(embeds.double(), 1) == "dense"
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # computes in bfloat16: not the float32 block-wise kernel
+        assert model.attention_path(embeds, 5) == "dense"
+    model.config.attention_path = "flex"
+    assert model.attention_path(embeds, 5) == "flex"
+    model.config.attention_path = "factored"  # T5 has no factored form
+    with pytest.raises(ValueError, match=r"attention_path='factored' cannot run position_encoding='t5'.*'bucketed'"):
+        model.attention_path(embeds, 5)
+    with pytest.raises(ValueError, match="attention_path must be one of"):
+        tiny_config(attention_path="fast")

@@ -195,13 +195,19 @@ def test_run_study_script_passes_force(argv, force, tmp_path, monkeypatch):
         sys.path.pop(0)
     seen = {}
 
-    def fake(preset, output_dir, seeds, force, keep_weights, report_only, jobs=1):
-        seen["force"] = force
+    def fake(preset, output_dir, seeds, force, keep_weights, report_only, jobs=1, group=None, time_budget=None,
+             runs_from=(), pack=None):
+        seen.update(force=force, group=group, time_budget=time_budget, runs_from=list(runs_from), pack=pack)
         return {"runs": [], "meta": {"wall_time_s": 0, "tally": {}}}
 
     monkeypatch.setattr(script, "run_study", fake)
     assert script.main([*argv, "--preset", "smoke", "--output_dir", str(tmp_path)]) == 0
-    assert seen == {"force": force}
+    assert seen == {"force": force, "group": None, "time_budget": None, "runs_from": [], "pack": None}
+    # the flags of a GPU window reach run_study as given
+    assert script.main(["--preset", "smoke", "--output_dir", str(tmp_path), "--group", "norm", "--time_budget", "420",
+                        "--runs_from", "a.tar.xz", "b", "--pack", "out.tar.xz"]) == 0
+    assert seen == {"force": False, "group": "norm", "time_budget": 420.0, "runs_from": ["a.tar.xz", "b"],
+                    "pack": "out.tar.xz"}
 
 
 # -- the benchmark's met/missed rule ------------------------------------------------------------------

@@ -98,9 +98,25 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     return module.cli(rest, prog=f"{prog} {name}")
 
 
+def run_as_script(module: str, name: str, namespace: dict) -> None:
+    """What each of the checkout's ``scripts/<script>.py`` does with its command module ``module``.
+
+    Run (``name == "__main__"``): exit with the command's status. Imported (``import train``, or loaded
+    from its file): hold the command's public names and stand in ``sys.modules`` for the command
+    module itself, so a test's monkeypatch of a name reaches the command's ``main``. A spawned worker
+    of the script (``__mp_main__``) keeps its own module.
+    """
+    command = importlib.import_module(f"{__name__}.{module}")
+    if name == "__main__":
+        sys.exit(command.cli())
+    namespace.update({key: value for key, value in vars(command).items() if not key.startswith("_")})
+    if name != "__mp_main__":
+        sys.modules[name] = command
+
+
 def entry_point() -> None:
     """The ``modeling-study`` console script (pyproject.toml ``[project.scripts]``)."""
     sys.exit(main())
 
 
-__all__ = ["COMMANDS", "PROG", "describe", "entry_point", "help_text", "main"]
+__all__ = ["COMMANDS", "PROG", "describe", "entry_point", "help_text", "main", "run_as_script"]

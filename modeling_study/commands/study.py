@@ -16,9 +16,9 @@ trains one group; --pack archives its runs, which --runs_from reads back on any 
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from modeling_study.cli import ArgumentParser
 from modeling_study.commands import describe
 from modeling_study.study import PRESETS, default_jobs, default_output_dir, parse_seeds, run_study
 from modeling_study.study.presets import GROUPS
@@ -28,8 +28,7 @@ SCRIPT = "run_study.py"  # the checkout's scripts/run_study.py
 
 def main(argv=None, prog: str | None = None) -> int:
     """``prog`` None: argparse's own (the script's file name)."""
-    parser = argparse.ArgumentParser(prog=prog, description=describe(__doc__, SCRIPT, prog),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog=prog, description=describe(__doc__, SCRIPT, prog))  # one-line errors
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS),
                         help="smoke (machinery check), default (the README's run), long (docs/study), gpu (a GPU, "
                              "in groups), gpu_smoke (the gpu workflow at smoke size)")
