@@ -36,7 +36,7 @@ PLANTS = [
  ("causal T5 blocks read every key", "modeling_study/learned_bias_attention.py", "rows.stop + key_length - length if causal", "rows.stop + key_length + length if causal", [R + "::test_t5_blocks_skip_the_keys_a_causal_block_cannot_see"]),
  ("mlm_probability not passed on", RUN, 'tokenizer, mlm=data_args.objective == "mlm", mlm_probability=data_args.mlm_probability', 'tokenizer, mlm=data_args.objective == "mlm"', [RT + "::test_mlm_masks_the_requested_fraction"]),
  ("model card keeps NaN results", RUN, "if results.get(k) is not None and math.isfinite(results[k])", "if results.get(k) is not None or math.isfinite(results[k])", [RT + "::test_model_card_reports_only_finite_eval_results"]),
- ("met rule off by noise", "scripts/benchmark.py", 'SPEED_PARITY = 0.98', 'SPEED_PARITY = 0.97', [RT + "::test_benchmark_targets_met_and_missed"]),
+ ("met rule off by noise", "modeling_study/commands/benchmark.py", 'SPEED_PARITY = 0.98', 'SPEED_PARITY = 0.97', [RT + "::test_benchmark_targets_met_and_missed"]),
 ]
 
 
