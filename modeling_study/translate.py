@@ -54,7 +54,10 @@ def _finite_float(text: str) -> float:
 
 def build_parser(prog: str | None = None) -> ArgumentParser:
     """The command's parser; ``prog`` (default "translate") names it in usage and errors."""
-    parser = ArgumentParser(prog=prog or "translate", description="\n\n".join(__doc__.split("\n\n")[:4]))
+    description = "\n\n".join(__doc__.split("\n\n")[:4])
+    if prog and prog != "translate.py":  # installed (``modeling-study translate``): its examples name the command
+        description = description.replace("python scripts/translate.py", prog)
+    parser = ArgumentParser(prog=prog or "translate", description=description)
     parser.add_argument("model", help="A trained model folder (with its tokenizer) or a Hub id.")
     parser.add_argument("input", nargs="?", default="-", help="Text file, one source sentence a line (default: stdin).")
     parser.add_argument("-o", "--output", default="-", help="Write the translations here (default: stdout).")
