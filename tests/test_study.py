@@ -156,7 +156,7 @@ def test_an_edit_while_the_study_runs_does_not_change_the_keys_of_its_runs(tmp_p
 
 
 def test_unknown_preset_and_bad_output_dir(tmp_path):
-    with pytest.raises(ValueError, match=r"preset must be one of \['default', 'full', 'long', 'smoke'\], got 'huge'"):
+    with pytest.raises(ValueError, match=r"preset must be one of \['default', 'gpu', 'gpu_smoke', 'long', 'smoke'\], got 'huge'"):
         run_study("huge")
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
