@@ -94,19 +94,22 @@ class StudyConfig(PreTrainedConfig):
 
     model_type = "study"
     keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the name changed in transformers 5.24
-    # Tensor parallelism (``from_pretrained(..., tp_plan="auto")`` under torchrun): Llama's plan, by
-    # Llama's module names. Heads split across ranks (q/k/v by output, o by input), so does the MLP's
-    # hidden width (gate/up by output, down by input); an encoding that biases each head's scores
-    # (ALiBi, T5) builds its bias for every head and cannot be split (StudyPreTrainedModel refuses it).
-    base_model_tp_plan = {
-        "layers.*.self_attn.q_proj": "colwise",
-        "layers.*.self_attn.k_proj": "colwise",
-        "layers.*.self_attn.v_proj": "colwise",
-        "layers.*.self_attn.o_proj": "rowwise",
-        "layers.*.mlp.gate_proj": "colwise",
-        "layers.*.mlp.up_proj": "colwise",
-        "layers.*.mlp.down_proj": "rowwise",
-    }
+    @property
+    def base_model_tp_plan(self) -> dict[str, str]:
+        """Tensor parallelism (``distributed_config=DistributedConfig(tp_plan="auto")`` under torchrun).
+
+        Llama's plan, by Llama's module names, over the modules this config builds: heads split across
+        ranks (q/k/v by output, o by input), so does the MLP's hidden width (gate/up by output, down by
+        input). ``gate_proj`` only for a gated MLP, so every rule names a module the model has.
+        transformers adds ``embed_tokens: embedding_rowwise`` itself; the heads add their own
+        (``_tp_plan`` of each head class). An encoding that biases each head's scores (ALiBi, T5)
+        builds its bias for every head and cannot be split (StudyPreTrainedModel refuses it).
+        """
+        plan = {f"layers.*.self_attn.{name}": "colwise" for name in ("q_proj", "k_proj", "v_proj")}
+        plan["layers.*.self_attn.o_proj"] = "rowwise"
+        if FFN_ACTIVATIONS[self.ffn_activation][1]:
+            plan["layers.*.mlp.gate_proj"] = "colwise"
+        return plan | {"layers.*.mlp.up_proj": "colwise", "layers.*.mlp.down_proj": "rowwise"}
 
     vocab_size: int = 4096
     hidden_size: int = 256

@@ -498,6 +498,8 @@ class StudyForMaskedLM(StudyPreTrainedModel):
     """Masked language model (BERT-style): ``StudyModel`` + head transform + vocabulary projection."""
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    # a vocabulary slice per rank, then gathered; tied, it shares embed_tokens' row shards (as UltrabertForMaskedLM)
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: StudyConfig):
         super().__init__(config)
@@ -541,6 +543,8 @@ class StudyForMaskedLM(StudyPreTrainedModel):
 
 class StudyForSequenceClassification(StudyPreTrainedModel):
     """Sequence classifier: pools the last real token (causal models) or the first token (encoders)."""
+
+    _tp_plan = {"score": "replicate"}  # num_labels columns: too few to split, every rank keeps the whole head
 
     def __init__(self, config: StudyConfig):
         super().__init__(config)

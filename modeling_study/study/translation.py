@@ -9,7 +9,7 @@
    (the same peak learning rate from step 0).
 
 Every run is one ``RunSpec`` per (variant, seed); the runner trains them, ``measure_translation`` turns
-one into numbers (BLEU and chrF from sacreBLEU with beam search on the test split, the label-smoothed
+one into numbers (BLEU and chrF from sacreBLEU with beam search on the validation split, the label-smoothed
 eval loss, the loss curve), ``report_translation`` writes the markdown section. A claim is judged only
 from paired per-seed differences: "agrees"/"disagrees" when their 95% t-interval excludes zero (or, for
 a claim of equality, lies inside a stated band), otherwise "inconclusive at this budget".
@@ -42,7 +42,7 @@ class TranslationSettings:
     tokenizer_train_samples: int | None = None  # None: the joint BPE sees the whole train split
     max_length: int = 128  # source and target tokens kept per verse; the learned table has this many rows
     max_train_samples: int | None = None
-    max_eval_samples: int | None = None  # test verses scored (None: all 917)
+    max_eval_samples: int | None = None  # validation verses scored (None: all 611)
     num_beams: int = 4
 
 
@@ -105,6 +105,7 @@ def _train_arguments(settings: TranslationSettings, seed: int, overrides: dict) 
         tokenizer_train_samples=settings.tokenizer_train_samples,
         max_train_samples=settings.max_train_samples,
         max_eval_samples=settings.max_eval_samples,
+        eval_split="validation",  # design choices are compared on validation; the test verses are not read
         max_steps=settings.steps,
         per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
@@ -245,7 +246,8 @@ def report_translation(runs: list[dict], output_dir: Path) -> str:
         return "## Translation\n\nNo translation runs in this preset.\n"
     lines = ["## Translation (English -> Spanish, the embedded Bible)", ""]
     signature = next((r.get("bleu_signature") for seeds in table.values() for r in seeds.values() if r.get("bleu_signature")), None)
-    lines += [f"BLEU and chrF by sacreBLEU (`{signature}`), beam search, on the held-out test verses. "
+    lines += [f"BLEU and chrF by sacreBLEU (`{signature}`), beam search, on the validation verses (choices are "
+              "compared on validation; the test verses are kept for a model's final score). "
               "A diverged run counts as BLEU 0. Verdicts come from paired per-seed differences (same seed = "
               "same initial weights and data order) and their 95% t-interval.", ""]
     for question, spec in QUESTIONS.items():
