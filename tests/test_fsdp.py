@@ -14,9 +14,6 @@ Run as a script by the test (``python -m torch.distributed.run --nproc_per_node 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -92,6 +89,7 @@ else:
     import pytest
     import torch.distributed as dist
     from conftest import tiny_config
+    from torchrun import run_two_processes
 
     @pytest.mark.slow
     @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch built without gloo")
@@ -108,20 +106,7 @@ else:
             train(model, *batch(head))  # the whole batch, one process
             references[name] = model
 
-        repo = Path(__file__).resolve().parents[1]
-        env = os.environ | {"PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                   __file__, str(tmp_path)]
-        # its own session, so a hung rank is killed with the launcher instead of outliving the test
-        launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    start_new_session=True)
-        try:
-            _, stderr = launcher.communicate(timeout=180)
-        except subprocess.TimeoutExpired:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.communicate()
-            pytest.fail("torchrun with 2 CPU processes did not finish in 180 s")
-        assert launcher.returncode == 0, stderr[-3000:]
+        run_two_processes(__file__, str(tmp_path))
 
         auto = {"causal": AutoModelForCausalLM, "masked": AutoModelForMaskedLM}
         for name, (head, _) in CASES.items():

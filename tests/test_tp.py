@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -75,6 +73,7 @@ else:
     import pytest
     import torch.distributed as dist
     from conftest import tiny_config
+    from torchrun import run_two_processes
 
     from modeling_study import StudyForCausalLM, StudyForMaskedLM, StudyForSequenceClassification
 
@@ -94,20 +93,7 @@ else:
                 ids = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=0)
             expected[name] = (logits, ids)
 
-        repo = Path(__file__).resolve().parents[1]
-        env = os.environ | {"PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                   __file__, str(tmp_path)]
-        # its own session, so a hung rank is killed with the launcher instead of outliving the test
-        launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    start_new_session=True)
-        try:
-            _, stderr = launcher.communicate(timeout=180)
-        except subprocess.TimeoutExpired:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.communicate()
-            pytest.fail("torchrun with 2 CPU processes did not finish in 180 s")
-        assert launcher.returncode == 0, stderr[-3000:]
+        run_two_processes(__file__, str(tmp_path))
 
         for rank in (0, 1):
             results = json.loads((tmp_path / f"rank{rank}.json").read_text())

@@ -93,7 +93,7 @@ def run_study(preset: str | Preset = "default", output_dir: str | os.PathLike | 
         trained = {spec_id(spec): result for spec, result in zip(chosen, done) if result is not None}
     if pack is not None:
         pack_runs(cache_dir, Path(pack), keys=[r["key"] for r in trained.values() if r.get("key")])
-    found = load_runs(*runs_from, cache_dir)
+    found = {**earlier, **load_runs(cache_dir)}  # the archives read once; this folder's runs over theirs
     results = [trained.get(spec_id(spec)) or (dict(found[spec_id(spec)], cached=True) if spec_id(spec) in found
                                               else _pending(spec)) for spec in specs]
     return write_report(output_dir, preset, seeds, results, ambiguity_section(preset, seeds[0]),

@@ -197,12 +197,13 @@ def _run_all(specs: list[RunSpec], cache_dir: Path, *, jobs: int, force: bool, k
 
     if jobs == 1:
         for i, spec in enumerate(specs):
-            if not (_is_cached(keys[i], cache_dir, force) or _fits(spec, durations, deadline)):
+            cached = _is_cached(keys[i], cache_dir, force)
+            if not (cached or _fits(spec, durations, deadline)):
                 continue
             bar.set_postfix_str(f"{spec.experiment}: {spec.name}")
             started = time.monotonic()
             try:
-                with _alarm(None if _is_cached(keys[i], cache_dir, force) else deadline):
+                with _alarm(None if cached else deadline):
                     result = run_one(spec, key=keys[i], **kwargs)
             except BudgetExceeded:
                 _abandon(cache_dir, keys[i])
